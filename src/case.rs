@@ -1,0 +1,370 @@
+//! The test case: one `.clif` file in Cranelift's filetest format.
+//!
+//! A case is what every other module exchanges: the generator produces one, the engines run one,
+//! the reducer shrinks one, findings are stored as one. Its text form is upstream's filetest
+//! format, so a reproducer can be handed to `clif-util test` unchanged:
+//!
+//! ```text
+//! ; clif-diff: expect = agree          <- our directives, plain comments to upstream
+//! test interpret
+//! test run
+//! set enable_llvm_abi_extensions=true
+//! target x86_64
+//!
+//! function %foo(i64 sarg(16)) -> i32 system_v { ... }
+//! function %main() -> i32 system_v { ... fn0 = colocated %foo(...) ... }
+//! ; run: %main() == 42
+//! ```
+
+use crate::value::{Val, display_list};
+use anyhow::{Context, Result, anyhow, bail};
+use cranelift_codegen::data_value::DataValue;
+use cranelift_codegen::ir::{Function, Signature, UserFuncName};
+use cranelift_reader::{Comparison, ParseOptions, RunCommand, parse_run_command, parse_test};
+use std::fmt::{self, Write as _};
+use std::path::Path;
+
+/// Prefix of the comment lines that carry clif-diff's own metadata.
+pub const DIRECTIVE: &str = "; clif-diff:";
+
+#[derive(Clone)]
+pub struct TestCase {
+    /// `test` commands, e.g. `interpret`, `run`.
+    pub commands: Vec<String>,
+    /// `set` lines in file order: (name, value), or (name, "") for a bare boolean flag.
+    pub settings: Vec<(String, String)>,
+    /// The text after `target`, e.g. `x86_64 has_avx`; `None` means the host.
+    pub target: Option<String>,
+    /// `; clif-diff: key = value` lines.
+    pub directives: Vec<(String, String)>,
+    pub functions: Vec<Function>,
+    pub runs: Vec<RunLine>,
+}
+
+/// One `; run:` or `; print:` line.
+#[derive(Clone, Debug)]
+pub struct RunLine {
+    /// The invoked function's test-case name, without `%`.
+    pub func: String,
+    pub args: Vec<Val>,
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug)]
+pub enum Expect {
+    /// `; print:` — no expected value is known.
+    Print,
+    Eq(Vec<Val>),
+    Ne(Vec<Val>),
+}
+
+/// A parse failure pinned to a line of the file, printed as `file:line: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct CaseError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl TestCase {
+    pub fn from_file(path: &Path) -> Result<TestCase> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        TestCase::parse_named(&text, &path.display().to_string()).map_err(Into::into)
+    }
+
+    pub fn parse(text: &str) -> Result<TestCase, CaseError> {
+        TestCase::parse_named(text, "<input>")
+    }
+
+    pub fn parse_named(text: &str, file: &str) -> Result<TestCase, CaseError> {
+        let err = |line: usize, message: String| CaseError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let mut commands = Vec::new();
+        let mut settings = Vec::new();
+        let mut target = None;
+        let mut directives = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.starts_with("function") {
+                break;
+            }
+            if let Some(rest) = line.strip_prefix(DIRECTIVE) {
+                let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+                directives.push((k.trim().to_string(), v.trim().to_string()));
+            } else if let Some(rest) = line.strip_prefix("test ") {
+                commands.push(rest.trim().to_string());
+            } else if let Some(rest) = line.strip_prefix("set ") {
+                for opt in rest.split_whitespace() {
+                    let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
+                    settings.push((k.to_string(), v.to_string()));
+                }
+            } else if let Some(rest) = line.strip_prefix("target ") {
+                if target.is_some() {
+                    return Err(err(i + 1, "clif-diff supports one target line".into()));
+                }
+                target = Some(rest.trim().to_string());
+            }
+        }
+
+        let parsed = parse_test(text, ParseOptions::default())
+            .map_err(|e| err(e.location.line_number, e.message.clone()))?;
+        let mut functions = Vec::new();
+        let mut runs = Vec::new();
+        for (func, details) in &parsed.functions {
+            for comment in &details.comments {
+                let t = comment.text.trim_start_matches([';', ' ']);
+                if !(t.starts_with("run") || t.starts_with("print")) {
+                    continue;
+                }
+                let line = details.location.line_number;
+                let cmd = parse_run_with_callee(comment.text, func, &parsed.functions)
+                    .map_err(|m| err(line, m))?;
+                if let Some(cmd) = cmd {
+                    runs.push(run_line_from(cmd).map_err(|m| err(line, m))?);
+                }
+            }
+            functions.push(func.clone());
+        }
+        Ok(TestCase {
+            commands,
+            settings,
+            target,
+            directives,
+            functions,
+            runs,
+        })
+    }
+
+    pub fn directive(&self, key: &str) -> Option<&str> {
+        self.directives
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Replaces every directive named `key` by one with `value`.
+    pub fn set_directive(&mut self, key: &str, value: impl Into<String>) {
+        self.directives.retain(|(k, _)| k != key);
+        self.directives.push((key.to_string(), value.into()));
+    }
+
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set_setting(&mut self, name: &str, value: &str) {
+        self.settings.retain(|(k, _)| k != name);
+        self.settings.push((name.to_string(), value.to_string()));
+    }
+
+    /// The function a run line names, by its test-case name (`foo` for `%foo`).
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| testcase_name(f) == name)
+    }
+
+    /// Renders the case as a filetest.
+    pub fn to_text(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The name a function is invoked by from a run line (`foo` for `%foo`, `u0:1` for `u0:1`).
+pub fn testcase_name(f: &Function) -> String {
+    match &f.name {
+        UserFuncName::Testcase(t) => t.to_string().trim_start_matches('%').to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn parse_run_with_callee(
+    text: &str,
+    attached: &Function,
+    all: &[(Function, cranelift_reader::Details)],
+) -> Result<Option<RunCommand>, String> {
+    // A run line is typed by the signature of the function it invokes, which need not be the
+    // function it is attached to; parse once to learn the name, then again with its signature.
+    let first = parse_run_command(text, &attached.signature);
+    let name = match &first {
+        Ok(Some(RunCommand::Run(inv, ..))) | Ok(Some(RunCommand::Print(inv))) => inv.func.clone(),
+        Ok(None) => return Ok(None),
+        Err(_) => {
+            let t = text.trim_start_matches([';', ' ']);
+            let after = t.split_once('%').map(|(_, r)| r).unwrap_or("");
+            after.split('(').next().unwrap_or("").to_string()
+        }
+    };
+    if name == "default" || name == testcase_name(attached) {
+        return first.map_err(|e| e.message);
+    }
+    let sig: &Signature = all
+        .iter()
+        .find(|(f, _)| testcase_name(f) == name)
+        .map(|(f, _)| &f.signature)
+        .ok_or_else(|| format!("run line invokes unknown function %{name}"))?;
+    parse_run_command(text, sig).map_err(|e| e.message)
+}
+
+fn run_line_from(cmd: RunCommand) -> Result<RunLine, String> {
+    let vals = |v: &[DataValue]| -> Result<Vec<Val>, String> {
+        v.iter()
+            .map(|d| Val::from_data_value(d).ok_or_else(|| format!("unsupported value {d}")))
+            .collect()
+    };
+    Ok(match cmd {
+        RunCommand::Print(inv) => RunLine {
+            func: inv.func,
+            args: vals(&inv.args)?,
+            expect: Expect::Print,
+        },
+        RunCommand::Run(inv, cmp, expected) => RunLine {
+            func: inv.func,
+            args: vals(&inv.args)?,
+            expect: match cmp {
+                Comparison::Equals => Expect::Eq(vals(&expected)?),
+                Comparison::NotEquals => Expect::Ne(vals(&expected)?),
+            },
+        },
+    })
+}
+
+impl RunLine {
+    pub fn invocation(&self) -> String {
+        let args: Vec<String> = self.args.iter().map(|a| a.to_string()).collect();
+        format!("%{}({})", self.func, args.join(", "))
+    }
+}
+
+impl fmt::Display for RunLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.expect {
+            Expect::Print => write!(f, "; print: {}", self.invocation()),
+            Expect::Eq(v) => write!(f, "; run: {} == {}", self.invocation(), display_list(v)),
+            Expect::Ne(v) => write!(f, "; run: {} != {}", self.invocation(), display_list(v)),
+        }
+    }
+}
+
+impl fmt::Display for TestCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        for (k, v) in &self.directives {
+            if v.is_empty() {
+                writeln!(out, "{DIRECTIVE} {k}")?;
+            } else {
+                writeln!(out, "{DIRECTIVE} {k} = {v}")?;
+            }
+        }
+        for c in &self.commands {
+            writeln!(out, "test {c}")?;
+        }
+        for (k, v) in &self.settings {
+            if v.is_empty() {
+                writeln!(out, "set {k}")?;
+            } else {
+                writeln!(out, "set {k}={v}")?;
+            }
+        }
+        if let Some(t) = &self.target {
+            writeln!(out, "target {t}")?;
+        }
+        for func in &self.functions {
+            writeln!(out)?;
+            write!(out, "{}", func.display())?;
+            let name = testcase_name(func);
+            for run in self.runs.iter().filter(|r| r.func == name) {
+                writeln!(out, "{run}")?;
+            }
+        }
+        // Run lines that name no function of the file still belong to the case.
+        for run in &self.runs {
+            if self.function(&run.func).is_none() {
+                writeln!(out, "{run}")?;
+            }
+        }
+        f.write_str(&out)
+    }
+}
+
+/// Reads a case, mapping every failure to a one-line error that names file and line.
+pub fn load(path: &Path) -> Result<TestCase> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+    let case = TestCase::parse_named(&text, &path.display().to_string())?;
+    if case.functions.is_empty() {
+        bail!("{}:1: no functions in file", path.display());
+    }
+    Ok(case)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = "; clif-diff: expect = agree
+test interpret
+test run
+target x86_64
+
+function %foo(i64 sarg(16)) -> i32 system_v {
+block0(v0: i64):
+    v1 = load.i32 notrap aligned v0
+    return v1
+}
+
+function %main() -> i32 system_v {
+    ss0 = explicit_slot 4, align = 16
+    sig0 = (i64 sarg(16)) -> i32 system_v
+    fn0 = colocated %foo sig0
+
+block0:
+    v0 = iconst.i32 42
+    v1 = stack_addr.i64 ss0
+    store notrap v0, v1
+    v2 = call fn0(v1)
+    return v2
+}
+; run: %main() == 42
+";
+
+    #[test]
+    fn round_trips_through_text() {
+        let case = TestCase::parse(SEED).unwrap();
+        assert_eq!(case.commands, ["interpret", "run"]);
+        assert_eq!(case.target.as_deref(), Some("x86_64"));
+        assert_eq!(case.directive("expect"), Some("agree"));
+        assert_eq!(case.functions.len(), 2);
+        assert_eq!(case.runs.len(), 1);
+        assert_eq!(case.runs[0].func, "main");
+        let again = TestCase::parse(&case.to_text()).unwrap();
+        assert_eq!(again.to_text(), case.to_text());
+    }
+
+    #[test]
+    fn run_line_typed_by_invoked_function() {
+        let text = "test run\ntarget x86_64\n\nfunction %f(i8) -> i8 system_v {\nblock0(v0: i8):\n    return v0\n}\n\nfunction %g() system_v {\nblock0:\n    return\n}\n; run: %f(200) == -56\n";
+        let case = TestCase::parse(text).unwrap();
+        assert!(matches!(case.runs[0].args[0], Val::I8(-56)));
+    }
+
+    #[test]
+    fn malformed_input_names_the_line() {
+        let e = TestCase::parse_named(
+            "test run\n\nfunction %f() {\nblock0:\n  bogus\n}\n",
+            "x.clif",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.file, "x.clif");
+        assert_eq!(e.line, 5);
+    }
+}

@@ -1,0 +1,93 @@
+//! Command-line interface: one file per command.
+//!
+//! Exit codes are part of the interface: 0 when all engines agree (or a command succeeded), 1 on a
+//! finding or regression, 2 on bad input (malformed file, unknown target, missing tool).
+
+mod replay;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code for a finding or a regression.
+pub const EXIT_FINDING: i32 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "clif-diff",
+    version,
+    about = "Differential fuzzing of Cranelift: interpreter vs. JIT vs. object + linker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one .clif case on all engines and print the verdict.
+    Run(run::Args),
+    /// Replay a regression corpus; fails on any changed verdict.
+    Replay(replay::Args),
+    /// Internal: serve engine requests on stdin (started by the sandbox).
+    #[command(hide = true)]
+    Worker,
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run::main(a),
+        Command::Replay(a) => replay::main(a),
+        Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the chain of causes joined, as `file:line: message` where known.
+            eprintln!("clif-diff: {}", one_line(&e));
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+pub fn one_line(e: &anyhow::Error) -> String {
+    let s = format!("{e:#}");
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// Engine/option flags shared by every command that runs cases.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct EngineArgs {
+    /// Engines to compare, e.g. `interp,jit,object` or `jit,object[opt_level=none]`.
+    #[arg(long)]
+    pub engines: Option<String>,
+    /// JIT memory provider: system, arena, or far (allocations ≥ 4 GiB apart).
+    #[arg(long, value_enum)]
+    pub jit_memory: Option<clif_diff::engine::JitMemory>,
+    /// Per-run wall-clock limit for native code, in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Interpreter instruction budget per run line.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Test-only: the interpreter skips the `sarg` copy (proves the oracle sees leaks).
+    #[arg(long, hide = true)]
+    pub fault_interp_skip_sarg_copy: bool,
+}
+
+impl EngineArgs {
+    pub fn overrides(&self) -> anyhow::Result<clif_diff::harness::Overrides> {
+        Ok(clif_diff::harness::Overrides {
+            engines: match &self.engines {
+                Some(e) => Some(clif_diff::engine::parse_engine_list(e)?),
+                None => None,
+            },
+            jit_memory: self.jit_memory,
+            timeout_ms: self.timeout_ms,
+            fuel: self.fuel,
+            interp_skip_sarg_copy: self.fault_interp_skip_sarg_copy,
+        })
+    }
+}

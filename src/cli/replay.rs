@@ -1,0 +1,53 @@
+//! `clif-diff replay DIR`: the regression corpus, file by file.
+
+use super::{EXIT_FINDING, EngineArgs};
+use clif_diff::replay::{Status, all_pass, corpus_files, replay_file};
+use clif_diff::sandbox::{Sandbox, WorkerCommand};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory of `.clif` files with `; clif-diff: expect = …` directives.
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn main(args: Args) -> anyhow::Result<i32> {
+    let files = corpus_files(&args.dir)?;
+    if files.is_empty() {
+        anyhow::bail!("{}: no .clif files", args.dir.display());
+    }
+    let overrides = args.engine.overrides()?;
+    let mut sandbox = Sandbox::new(WorkerCommand::from_env()?);
+    let mut entries = Vec::new();
+    for f in &files {
+        let e = replay_file(&mut sandbox, f, &overrides);
+        let status = match &e.status {
+            Status::Pass => "pass".to_string(),
+            Status::Fixed => format!("FIXED (expected {}, engines now agree)", e.expected),
+            Status::Regression { got } => {
+                format!("REGRESSION (expected {}, got {got})", e.expected)
+            }
+            Status::Invalid { error } => format!("INVALID ({error})"),
+        };
+        println!("{:<60} {status}", f.display());
+        entries.push(e);
+    }
+    let count = |p: fn(&Status) -> bool| entries.iter().filter(|e| p(&e.status)).count();
+    println!(
+        "{} cases: {} pass, {} regression, {} fixed, {} invalid",
+        entries.len(),
+        count(|s| *s == Status::Pass),
+        count(|s| matches!(s, Status::Regression { .. })),
+        count(|s| *s == Status::Fixed),
+        count(|s| matches!(s, Status::Invalid { .. })),
+    );
+    if let Some(j) = &args.json {
+        std::fs::write(j, serde_json::to_string_pretty(&entries)?)?;
+    }
+    Ok(if all_pass(&entries) { 0 } else { EXIT_FINDING })
+}

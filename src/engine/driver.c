@@ -1,0 +1,126 @@
+/* clif-diff object-path driver.
+ *
+ * Linked with an object file emitted by cranelift-object. The object exports
+ * `clif_diff_table`: { nfuncs, ntramps, func[0..nfuncs], tramp[0..ntramps] } as pointer-sized
+ * words. Each stdin line asks for one call:
+ *
+ *     <run> <tramp> <rets_len> <hex args>
+ *
+ * and the driver answers on stdout with `S <run>` before the call and `R <run> <hex rets>` after
+ * it. A fault is answered with `T <run> <signo> <func index or -1> <offset>` from the signal
+ * handler, which then exits: the harness re-runs the remaining lines in a new process.
+ * The driver is target-neutral C: the same source serves the host and every cross target. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+extern const uintptr_t clif_diff_table[];
+typedef void (*tramp_t)(const unsigned char *args, unsigned char *rets);
+
+static volatile long current_run = -1;
+static unsigned char alt_stack[1 << 16];
+
+static uintptr_t fault_pc(void *ctx) {
+    ucontext_t *uc = (ucontext_t *)ctx;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.pc;
+#elif defined(__riscv)
+    return (uintptr_t)uc->uc_mcontext.__gregs[REG_PC];
+#elif defined(__s390x__)
+    return (uintptr_t)uc->uc_mcontext.psw.addr;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+static void put_num(char **p, long long v) {
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+    if (v < 0) *(*p)++ = '-';
+    do { tmp[n++] = '0' + (char)(u % 10); u /= 10; } while (u);
+    while (n) *(*p)++ = tmp[--n];
+}
+
+static void on_fault(int signo, siginfo_t *info, void *ctx) {
+    (void)info;
+    uintptr_t pc = fault_pc(ctx);
+    uintptr_t nfuncs = clif_diff_table[0];
+    long best = -1;
+    uintptr_t best_start = 0;
+    for (uintptr_t i = 0; i < nfuncs; i++) {
+        uintptr_t start = clif_diff_table[2 + i];
+        if (start <= pc && (best < 0 || start > best_start)) {
+            best = (long)i;
+            best_start = start;
+        }
+    }
+    /* Only async-signal-safe calls from here on. */
+    char buf[128], *p = buf;
+    *p++ = 'T'; *p++ = ' ';
+    put_num(&p, current_run); *p++ = ' ';
+    put_num(&p, signo); *p++ = ' ';
+    put_num(&p, best); *p++ = ' ';
+    put_num(&p, best < 0 ? 0 : (long long)(pc - best_start)); *p++ = '\n';
+    (void)!write(1, buf, (size_t)(p - buf));
+    _exit(70);
+}
+
+static int hexval(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int main(void) {
+    stack_t ss;
+    ss.ss_sp = alt_stack;
+    ss.ss_size = sizeof alt_stack;
+    ss.ss_flags = 0;
+    sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+
+    uintptr_t nfuncs = clif_diff_table[0], ntramps = clif_diff_table[1];
+    static char line[1 << 16];
+    static unsigned char args[1 << 15];
+    static unsigned char rets[1 << 12];
+    while (fgets(line, sizeof line, stdin)) {
+        long run, tramp, rets_len;
+        int consumed = 0;
+        if (sscanf(line, "%ld %ld %ld %n", &run, &tramp, &rets_len, &consumed) != 3) continue;
+        if (tramp < 0 || (uintptr_t)tramp >= ntramps || rets_len < 0 || rets_len > (long)sizeof rets) {
+            printf("E %ld bad request\n", run);
+            fflush(stdout);
+            continue;
+        }
+        size_t n = 0;
+        for (char *h = line + consumed; hexval(h[0]) >= 0 && hexval(h[1]) >= 0 && n < sizeof args; h += 2)
+            args[n++] = (unsigned char)(hexval(h[0]) * 16 + hexval(h[1]));
+        memset(rets, 0, (size_t)rets_len);
+        current_run = run;
+        printf("S %ld\n", run);
+        fflush(stdout);
+        tramp_t f = (tramp_t)clif_diff_table[2 + nfuncs + (uintptr_t)tramp];
+        f(args, rets);
+        printf("R %ld ", run);
+        for (long i = 0; i < rets_len; i++) printf("%02x", rets[i]);
+        printf("\n");
+        fflush(stdout);
+    }
+    return 0;
+}

@@ -1,0 +1,110 @@
+//! The reference engine: `cranelift-interpreter` over the case's functions.
+//!
+//! The interpreter resolves a callee by its printed external name (`%foo` or `u0:1`), so functions
+//! are registered under `Function::name`'s printed form. `sarg` parameters are lowered to explicit
+//! copies first (see [`super::sarg_copy`]) unless a test asks for that fault.
+
+use super::{EngineSpec, RunOptions, catch, report_all};
+use crate::case::TestCase;
+use crate::outcome::{Outcome, Phase, first_line};
+use crate::value::Val;
+use cranelift_codegen::ir::Function;
+use cranelift_interpreter::environment::FunctionStore;
+use cranelift_interpreter::interpreter::{Interpreter, InterpreterError, InterpreterState};
+use cranelift_interpreter::step::{ControlFlow, CraneliftTrap};
+use std::ops::Range;
+
+pub fn run(
+    case: &TestCase,
+    spec: &EngineSpec,
+    opts: &RunOptions,
+    runs: Range<usize>,
+    report: &mut dyn FnMut(usize, Outcome),
+) {
+    if !spec.overrides.is_empty() {
+        // Settings change code generation only; the interpreter's answer does not depend on them.
+        report_all(
+            runs,
+            Outcome::Unsupported {
+                reason: "settings overrides do not apply to the interpreter".into(),
+            },
+            report,
+        );
+        return;
+    }
+    let funcs: Vec<Function> = case
+        .functions
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            if !opts.faults.interp_skip_sarg_copy {
+                super::sarg_copy::lower(&mut f);
+            }
+            f
+        })
+        .collect();
+    let mut store = FunctionStore::default();
+    for f in &funcs {
+        store.add(f.name.to_string(), f);
+    }
+    for i in runs {
+        let run = &case.runs[i];
+        let args: Vec<_> = run.args.iter().map(|a| a.to_data_value()).collect();
+        let name = format!("%{}", run.func);
+        let outcome = catch(Phase::Run, || {
+            let state = InterpreterState::default().with_function_store(store.clone());
+            let mut interp = Interpreter::new(state).with_fuel(Some(opts.fuel));
+            classify(interp.call_by_name(&name, &args), opts.fuel)
+        })
+        .unwrap_or_else(|panic| panic);
+        report(i, outcome);
+    }
+}
+
+fn classify(result: Result<ControlFlow, InterpreterError>, fuel: u64) -> Outcome {
+    match result {
+        Ok(ControlFlow::Return(vals)) => {
+            match vals
+                .iter()
+                .map(Val::from_data_value)
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(values) => Outcome::Returned { values },
+                None => Outcome::Unsupported {
+                    reason: "result type not supported by clif-diff".into(),
+                },
+            }
+        }
+        Ok(ControlFlow::Trap(trap)) => Outcome::Trap {
+            code: trap_name(&trap),
+        },
+        Ok(other) => Outcome::Error {
+            phase: Phase::Run,
+            message: format!("unexpected control flow {other:?}"),
+        },
+        Err(InterpreterError::FuelExhausted) => Outcome::Timeout {
+            limit: format!("{fuel} instructions"),
+        },
+        Err(e) => {
+            let mut message = e.to_string();
+            if let Some(src) = std::error::Error::source(&e) {
+                message = format!("{message}: {}", first_line(&format!("{src:?}")));
+            }
+            Outcome::Error {
+                phase: Phase::Run,
+                message,
+            }
+        }
+    }
+}
+
+/// Trap names as the native engines report them (`TrapCode`'s display form).
+pub fn trap_name(trap: &CraneliftTrap) -> String {
+    match trap {
+        CraneliftTrap::User(code) => code.to_string(),
+        CraneliftTrap::BadSignature => "bad_sig".into(),
+        CraneliftTrap::UnreachableCodeReached => "unreachable".into(),
+        CraneliftTrap::HeapMisaligned => "heap_misaligned".into(),
+        CraneliftTrap::Debug => "debug".into(),
+    }
+}

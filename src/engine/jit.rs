@@ -1,0 +1,210 @@
+//! `cranelift-jit`: compile into memory, finalize (apply relocations), run in a forked child.
+//!
+//! On a foreign target the JIT still compiles and finalizes — relocation processing is where the
+//! seed bug lived, and it runs on the host whatever the target — but the code is not executed.
+
+use super::native::{self, ChildEnd, Tramp};
+use super::program::{CodeInfo, Program, SLOT, trap_at};
+use super::{EngineSpec, RunOptions, catch, report_all};
+use crate::case::TestCase;
+use crate::outcome::{Outcome, Phase};
+use crate::target::{Arch, build_isa, case_arch};
+use crate::value::Val;
+use cranelift_jit::{JITBuilder, JITModule};
+use std::ops::Range;
+use std::time::Duration;
+
+/// Symbol prefix inside the JIT module.
+const PREFIX: &str = "cd_";
+
+pub fn run(
+    case: &TestCase,
+    spec: &EngineSpec,
+    opts: &RunOptions,
+    runs: Range<usize>,
+    report: &mut dyn FnMut(usize, Outcome),
+) {
+    match compile(case, spec, opts) {
+        Err(o) => report_all(runs, o, report),
+        Ok(mut jit) => {
+            for i in runs {
+                let o = jit.call(case, i, opts);
+                report(i, o);
+            }
+            jit.free();
+        }
+    }
+}
+
+struct Compiled {
+    module: Option<JITModule>,
+    program: Program,
+    /// Trampoline addresses, by entry.
+    tramps: Vec<*const u8>,
+    /// (start address, code info) of every compiled function.
+    code: Vec<(u64, CodeInfo)>,
+    foreign: bool,
+}
+
+impl Compiled {
+    fn free(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: no code from this module runs any more; children that ran it are gone.
+            unsafe { m.free_memory() };
+        }
+    }
+
+    fn call(&self, case: &TestCase, i: usize, opts: &RunOptions) -> Outcome {
+        if self.foreign {
+            return Outcome::Unsupported {
+                reason: "foreign-ISA JIT is compiled and finalized, not run".into(),
+            };
+        }
+        let entry = self.program.run_entry[i];
+        let sig = &self.program.funcs[self.program.entries[entry]].1.signature;
+        let mut args = vec![0u8; SLOT * sig.params.len().max(1)];
+        for (k, v) in case.runs[i].args.iter().enumerate() {
+            let b = v.to_bytes(cfg!(target_endian = "big"));
+            args[k * SLOT..k * SLOT + b.len()].copy_from_slice(&b);
+        }
+        let rets_len = SLOT * sig.returns.len().max(1);
+        // SAFETY: the address is a finalized trampoline of this module.
+        let tramp: Tramp = unsafe { std::mem::transmute(self.tramps[entry]) };
+        let end = unsafe {
+            native::call_forked(
+                tramp,
+                &args,
+                rets_len,
+                Duration::from_millis(opts.timeout_ms),
+            )
+        };
+        match end {
+            ChildEnd::Returned(bytes) => {
+                let values = sig
+                    .returns
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| {
+                        Val::from_bytes(
+                            r.value_type,
+                            &bytes[k * SLOT..],
+                            cfg!(target_endian = "big"),
+                        )
+                    })
+                    .collect::<Option<Vec<_>>>();
+                match values {
+                    Some(values) => Outcome::Returned { values },
+                    None => Outcome::Unsupported {
+                        reason: "result type not supported by clif-diff".into(),
+                    },
+                }
+            }
+            ChildEnd::Signal { signo, pc } => {
+                let funcs: Vec<(u64, &CodeInfo)> = self.code.iter().map(|(a, c)| (*a, c)).collect();
+                match trap_at(pc, &funcs, false) {
+                    Some(code) => Outcome::Trap {
+                        code: code.to_string(),
+                    },
+                    None => Outcome::Crash {
+                        signal: native::signal_name(signo),
+                        detail: describe_pc(pc, &self.code),
+                    },
+                }
+            }
+            ChildEnd::Killed { signo } => Outcome::Crash {
+                signal: native::signal_name(signo),
+                detail: "killed".into(),
+            },
+            ChildEnd::Exited { code } => Outcome::Crash {
+                signal: "exit".into(),
+                detail: format!("child exited with status {code}"),
+            },
+            ChildEnd::Timeout => Outcome::Timeout {
+                limit: format!("{} ms", opts.timeout_ms),
+            },
+        }
+    }
+}
+
+/// `pc=0x… (in cd_foo+0x12)` — enough to find the instruction in a disassembly.
+pub fn describe_pc(pc: u64, code: &[(u64, CodeInfo)]) -> String {
+    match code
+        .iter()
+        .find(|(start, info)| pc >= *start && pc < start + info.size as u64)
+    {
+        Some((start, info)) => format!("in {}+{:#x}", info.symbol, pc - start),
+        None => "outside generated code".into(),
+    }
+}
+
+fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Compiled, Outcome> {
+    let setup_err = |e: anyhow::Error| Outcome::Error {
+        phase: Phase::Setup,
+        message: format!("{e:#}"),
+    };
+    let arch = case_arch(case).map_err(setup_err)?;
+    let foreign = arch != Arch::host();
+    let mut overrides: Vec<(&str, &str)> =
+        vec![("is_pic", "false"), ("use_colocated_libcalls", "false")];
+    overrides.extend(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let isa = build_isa(case, &overrides).map_err(setup_err)?;
+    let program = Program::plan(case, PREFIX)?;
+
+    let mut module = catch(Phase::Setup, || {
+        let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+        // x64 callers of `sarg` functions copy the struct with a `memcpy` libcall.
+        builder.symbol("memcpy", libc::memcpy as *const u8);
+        builder.symbol("memmove", libc::memmove as *const u8);
+        builder.symbol("memset", libc::memset as *const u8);
+        let provider = super::memory::provider(opts.jit_memory)?;
+        builder.memory_provider(provider);
+        Ok::<_, std::io::Error>(JITModule::new(builder))
+    })?
+    .map_err(|e| Outcome::Error {
+        phase: Phase::Setup,
+        message: e.to_string(),
+    })?;
+
+    let defined = match catch(Phase::Compile, || program.define(&mut module, PREFIX)) {
+        Ok(Ok(d)) => d,
+        Ok(Err(o)) | Err(o) => {
+            // SAFETY: nothing from this module has run.
+            unsafe { module.free_memory() };
+            return Err(o);
+        }
+    };
+    let finalized = catch(Phase::Finalize, || {
+        module
+            .finalize_definitions()
+            .map_err(|e| super::program::module_error_text(&e))
+    });
+    match finalized {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => {
+            return Err(Outcome::Error {
+                phase: Phase::Finalize,
+                message,
+            });
+        }
+        // A panic mid-relocation leaves the module half-patched: leak it rather than free
+        // memory the provider may be inconsistent about.
+        Err(o) => return Err(o),
+    }
+    let tramps = defined
+        .tramps
+        .iter()
+        .map(|id| module.get_finalized_function(*id))
+        .collect();
+    let code = defined
+        .code
+        .iter()
+        .map(|(id, info)| (module.get_finalized_function(*id) as u64, info.clone()))
+        .collect();
+    Ok(Compiled {
+        module: Some(module),
+        program,
+        tramps,
+        code,
+        foreign,
+    })
+}

@@ -1,0 +1,257 @@
+//! The three ways of executing a case, behind one interface.
+//!
+//! * [`interp`]: `cranelift-interpreter`, the reference. It is given a copy of the module in which
+//!   `sarg` callee-copy semantics are made explicit ([`sarg_copy`]).
+//! * [`jit`]: `cranelift-jit` on the host, with a choice of memory provider ([`memory`]); each run
+//!   executes in a forked child ([`native`]).
+//! * [`object`]: `cranelift-object`, the system (or cross) `cc`, and the resulting program run
+//!   natively or under `qemu-user`.
+//!
+//! Engines are only ever called inside a sandbox worker (see [`crate::sandbox`]); each reports one
+//! [`Outcome`] per run line through a callback, as soon as it is known, so that a worker that dies
+//! mid-case loses nothing already observed.
+
+pub mod interp;
+pub mod jit;
+pub mod memory;
+pub mod native;
+pub mod object;
+pub mod program;
+pub mod sarg_copy;
+
+use crate::case::TestCase;
+use crate::outcome::{Outcome, Phase};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    Interp,
+    Jit,
+    Object,
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 3] = [EngineKind::Interp, EngineKind::Jit, EngineKind::Object];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Interp => "interp",
+            EngineKind::Jit => "jit",
+            EngineKind::Object => "object",
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "interp" | "interpreter" => EngineKind::Interp,
+            "jit" => EngineKind::Jit,
+            "object" | "obj" => EngineKind::Object,
+            _ => anyhow::bail!("unknown engine `{s}` (expected interp, jit or object)"),
+        })
+    }
+}
+
+/// One engine with the settings it overrides; the unit the oracle compares.
+///
+/// Overrides turn one engine into several points of the settings axis, e.g. the object path at
+/// `opt_level=none` against the object path with `regalloc_algorithm=single_pass`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EngineSpec {
+    pub kind: EngineKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<(String, String)>,
+}
+
+impl EngineSpec {
+    pub fn plain(kind: EngineKind) -> EngineSpec {
+        EngineSpec {
+            kind,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// `jit`, or `object[opt_level=none]` when settings are overridden.
+    pub fn label(&self) -> String {
+        if self.overrides.is_empty() {
+            self.kind.to_string()
+        } else {
+            let o: Vec<String> = self
+                .overrides
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{}[{}]", self.kind, o.join(","))
+        }
+    }
+}
+
+impl fmt::Display for EngineSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// Parses `jit` or `object[opt_level=none,regalloc_algorithm=single_pass]`.
+impl FromStr for EngineSpec {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let (kind, rest) = match s.split_once('[') {
+            Some((k, r)) => (k, r.strip_suffix(']').unwrap_or(r)),
+            None => (s, ""),
+        };
+        let overrides = rest
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                let (k, v) = o.split_once('=').unwrap_or((o, "true"));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        Ok(EngineSpec {
+            kind: kind.trim().parse()?,
+            overrides,
+        })
+    }
+}
+
+/// Parses a comma-separated engine list, keeping brackets together.
+pub fn parse_engine_list(s: &str) -> anyhow::Result<Vec<EngineSpec>> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(cur.trim().parse()?);
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().parse()?);
+    }
+    Ok(out)
+}
+
+/// Where the JIT puts code and data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum JitMemory {
+    /// `cranelift-jit`'s `SystemMemoryProvider`.
+    #[default]
+    System,
+    /// `cranelift-jit`'s `ArenaMemoryProvider`: one contiguous reservation.
+    Arena,
+    /// Every allocation at least 4 GiB from the previous one, so that 32-bit PC-relative
+    /// relocations between them cannot be satisfied.
+    Far,
+}
+
+impl fmt::Display for JitMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JitMemory::System => "system",
+            JitMemory::Arena => "arena",
+            JitMemory::Far => "far",
+        })
+    }
+}
+
+impl FromStr for JitMemory {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "system" => JitMemory::System,
+            "arena" => JitMemory::Arena,
+            "far" => JitMemory::Far,
+            _ => anyhow::bail!("unknown JIT memory provider `{s}` (system, arena or far)"),
+        })
+    }
+}
+
+/// Deliberate engine faults, for proving that the oracle sees what it should. Never set in
+/// campaigns; the CLI exposes them only as hidden test options.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Faults {
+    /// The interpreter passes `sarg` pointers through instead of copying.
+    #[serde(default)]
+    pub interp_skip_sarg_copy: bool,
+}
+
+/// Execution limits and engine options shared by all engines of one case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunOptions {
+    pub jit_memory: JitMemory,
+    /// Interpreter instruction budget per run line.
+    pub fuel: u64,
+    /// Wall-clock limit per native run line.
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jit_memory: JitMemory::System,
+            fuel: 10_000_000,
+            timeout_ms: 5_000,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Runs `spec` on the run lines `first..` of `case`, reporting each outcome as it is known.
+///
+/// Panics inside Cranelift are caught and reported as [`Outcome::Panic`] with the phase they
+/// happened in; see [`catch`].
+pub fn execute(
+    case: &TestCase,
+    spec: &EngineSpec,
+    opts: &RunOptions,
+    first: usize,
+    report: &mut dyn FnMut(usize, Outcome),
+) {
+    let runs = first..case.runs.len();
+    if runs.is_empty() {
+        return;
+    }
+    match spec.kind {
+        EngineKind::Interp => interp::run(case, spec, opts, runs, report),
+        EngineKind::Jit => jit::run(case, spec, opts, runs, report),
+        EngineKind::Object => object::run(case, spec, opts, runs, report),
+    }
+}
+
+/// Reports `outcome` for every run line in `runs`: an engine-level failure applies to them all.
+pub fn report_all(
+    runs: std::ops::Range<usize>,
+    outcome: Outcome,
+    report: &mut dyn FnMut(usize, Outcome),
+) {
+    for i in runs {
+        report(i, outcome.clone());
+    }
+}
+
+/// Runs `f`, turning a panic into [`Outcome::Panic`] at `phase`.
+pub fn catch<T>(phase: Phase, f: impl FnOnce() -> T) -> Result<T, Outcome> {
+    crate::panics::catch(f).map_err(|p| Outcome::panic_here(phase, p.message, p.location))
+}

@@ -1,0 +1,205 @@
+//! Running JIT-compiled code in a forked child.
+//!
+//! Generated code may segfault, trap, or loop forever. The worker that compiled it forks; the child
+//! calls the trampoline and writes the result buffer to a pipe, or — from a signal handler on an
+//! alternate stack — the signal number and faulting PC. The worker waits with a deadline and kills
+//! the child when it passes. The worker itself never executes generated code, so one bad run
+//! costs one child, not the JIT module or the other run lines.
+
+use std::io::Read;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The trampoline ABI: `tramp(args, rets)`, see [`super::program`].
+pub type Tramp = unsafe extern "C" fn(*const u8, *mut u8);
+
+/// How a child run ended.
+#[derive(Debug)]
+pub enum ChildEnd {
+    Returned(Vec<u8>),
+    /// A fault caught by the handler, with the faulting PC.
+    Signal {
+        signo: i32,
+        pc: u64,
+    },
+    /// Killed by a signal the handler did not see (e.g. SIGKILL by the memory limit).
+    Killed {
+        signo: i32,
+    },
+    Exited {
+        code: i32,
+    },
+    Timeout,
+}
+
+static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+
+const FAULTS: [i32; 5] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGTRAP,
+];
+
+extern "C" fn on_fault(signo: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let pc = fault_pc(ctx);
+    let mut msg = [0u8; 13];
+    msg[0] = b'S';
+    msg[1..5].copy_from_slice(&signo.to_le_bytes());
+    msg[5..13].copy_from_slice(&pc.to_le_bytes());
+    let fd = REPORT_FD.load(Ordering::Relaxed);
+    // SAFETY: write and _exit are async-signal-safe.
+    unsafe {
+        libc::write(fd, msg.as_ptr() as *const libc::c_void, msg.len());
+        libc::_exit(70);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn fault_pc(ctx: *mut libc::c_void) -> u64 {
+    // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
+    unsafe { (*(ctx as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] as u64 }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn fault_pc(ctx: *mut libc::c_void) -> u64 {
+    // SAFETY: as above.
+    unsafe { (*(ctx as *const libc::ucontext_t)).uc_mcontext.pc }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn fault_pc(_ctx: *mut libc::c_void) -> u64 {
+    0
+}
+
+/// Child side: install fault handlers on an alternate stack (generated code may have exhausted
+/// the normal one).
+unsafe fn install_child_handlers(alt_stack: &mut [u8]) {
+    // SAFETY: plain libc calls on memory we own; only called in the freshly forked child.
+    unsafe {
+        let ss = libc::stack_t {
+            ss_sp: alt_stack.as_mut_ptr() as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: alt_stack.len(),
+        };
+        libc::sigaltstack(&ss, std::ptr::null_mut());
+        for sig in FAULTS {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_fault as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Calls `tramp(args, rets)` in a forked child with a wall-clock limit.
+///
+/// # Safety
+/// `tramp` must point to finalized code with the trampoline signature.
+pub unsafe fn call_forked(
+    tramp: Tramp,
+    args: &[u8],
+    rets_len: usize,
+    timeout: Duration,
+) -> ChildEnd {
+    let mut rets = vec![0u8; rets_len];
+    let mut alt_stack = vec![0u8; 256 * 1024];
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return ChildEnd::Exited { code: -1 };
+    }
+    let (rd, wr) = (fds[0], fds[1]);
+    // SAFETY: the child only calls async-signal-safe functions and the generated code, then exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::close(rd);
+            REPORT_FD.store(wr, Ordering::Relaxed);
+            install_child_handlers(&mut alt_stack);
+            tramp(args.as_ptr(), rets.as_mut_ptr());
+            let mut msg = Vec::with_capacity(1 + rets.len());
+            msg.push(b'R');
+            msg.extend_from_slice(&rets);
+            libc::write(wr, msg.as_ptr() as *const libc::c_void, msg.len());
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: closing our copy of the write end so EOF arrives when the child exits.
+    unsafe { libc::close(wr) };
+    if pid < 0 {
+        unsafe { libc::close(rd) };
+        return ChildEnd::Exited { code: -1 };
+    }
+    let deadline = Instant::now() + timeout;
+    // SAFETY: rd is an open descriptor we own from here on.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(rd) };
+    let mut buf = Vec::new();
+    let timed_out = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break true;
+        }
+        let mut pfd = libc::pollfd {
+            fd: rd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break false;
+        }
+        if n == 0 {
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        match pipe.read(&mut chunk) {
+            Ok(0) | Err(_) => break false,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    };
+    if timed_out {
+        // SAFETY: pid is our child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if timed_out {
+        return ChildEnd::Timeout;
+    }
+    match buf.first() {
+        Some(b'R') if buf.len() == 1 + rets_len => ChildEnd::Returned(buf[1..].to_vec()),
+        Some(b'S') if buf.len() == 13 => ChildEnd::Signal {
+            signo: i32::from_le_bytes(buf[1..5].try_into().unwrap()),
+            pc: u64::from_le_bytes(buf[5..13].try_into().unwrap()),
+        },
+        _ if libc::WIFSIGNALED(status) => ChildEnd::Killed {
+            signo: libc::WTERMSIG(status),
+        },
+        _ => ChildEnd::Exited {
+            code: libc::WEXITSTATUS(status),
+        },
+    }
+}
+
+pub fn signal_name(signo: i32) -> String {
+    match signo {
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGILL => "SIGILL".into(),
+        libc::SIGFPE => "SIGFPE".into(),
+        libc::SIGTRAP => "SIGTRAP".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGXCPU => "SIGXCPU".into(),
+        n => format!("SIG{n}"),
+    }
+}

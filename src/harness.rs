@@ -1,0 +1,117 @@
+//! One case, all engines, one report: the step every command is built from.
+//!
+//! Options come from three places, later ones winning: defaults, the case's own
+//! `; clif-diff:` directives (so a reproducer replays from the file alone), and the command line.
+
+use crate::case::TestCase;
+use crate::engine::{EngineKind, EngineSpec, JitMemory, RunOptions, parse_engine_list};
+use crate::oracle::Report;
+use crate::sandbox::Sandbox;
+use anyhow::{Context, Result};
+
+/// What to run a case with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub engines: Vec<EngineSpec>,
+    pub opts: RunOptions,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            engines: EngineKind::ALL
+                .iter()
+                .map(|k| EngineSpec::plain(*k))
+                .collect(),
+            opts: RunOptions::default(),
+        }
+    }
+}
+
+/// Command-line overrides of a case's directives.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub engines: Option<Vec<EngineSpec>>,
+    pub jit_memory: Option<JitMemory>,
+    pub timeout_ms: Option<u64>,
+    pub fuel: Option<u64>,
+    pub interp_skip_sarg_copy: bool,
+}
+
+/// Directive keys understood in `; clif-diff: key = value` lines.
+pub mod keys {
+    /// Expected bucket on replay (`agree` or a finding bucket).
+    pub const EXPECT: &str = "expect";
+    /// Known-bug id from `corpus/known-bugs.toml`.
+    pub const KNOWN: &str = "known";
+    pub const ENGINES: &str = "engines";
+    pub const JIT_MEMORY: &str = "jit-memory";
+    pub const TIMEOUT_MS: &str = "timeout-ms";
+    pub const FUEL: &str = "fuel";
+    /// Test-only engine fault (see `engine::Faults`).
+    pub const FAULT: &str = "fault";
+}
+
+impl Plan {
+    pub fn for_case(case: &TestCase, cli: &Overrides) -> Result<Plan> {
+        let mut plan = Plan::default();
+        if let Some(e) = case.directive(keys::ENGINES) {
+            plan.engines = parse_engine_list(e).context("`engines` directive")?;
+        }
+        if let Some(m) = case.directive(keys::JIT_MEMORY) {
+            plan.opts.jit_memory = m.parse().context("`jit-memory` directive")?;
+        }
+        if let Some(t) = case.directive(keys::TIMEOUT_MS) {
+            plan.opts.timeout_ms = t.parse().context("`timeout-ms` directive")?;
+        }
+        if let Some(f) = case.directive(keys::FUEL) {
+            plan.opts.fuel = f.parse().context("`fuel` directive")?;
+        }
+        if case.directive(keys::FAULT) == Some("interp-skip-sarg-copy") {
+            plan.opts.faults.interp_skip_sarg_copy = true;
+        }
+        if let Some(e) = &cli.engines {
+            plan.engines = e.clone();
+        }
+        if let Some(m) = cli.jit_memory {
+            plan.opts.jit_memory = m;
+        }
+        if let Some(t) = cli.timeout_ms {
+            plan.opts.timeout_ms = t;
+        }
+        if let Some(f) = cli.fuel {
+            plan.opts.fuel = f;
+        }
+        if cli.interp_skip_sarg_copy {
+            plan.opts.faults.interp_skip_sarg_copy = true;
+        }
+        Ok(plan)
+    }
+
+    /// Writes the plan into `case`'s directives, so the file alone replays it.
+    pub fn record(&self, case: &mut TestCase) {
+        let default = Plan::default();
+        if self.engines != default.engines {
+            let e: Vec<String> = self.engines.iter().map(|e| e.label()).collect();
+            case.set_directive(keys::ENGINES, e.join(","));
+        }
+        if self.opts.jit_memory != default.opts.jit_memory {
+            case.set_directive(keys::JIT_MEMORY, self.opts.jit_memory.to_string());
+        }
+        if self.opts.timeout_ms != default.opts.timeout_ms {
+            case.set_directive(keys::TIMEOUT_MS, self.opts.timeout_ms.to_string());
+        }
+        if self.opts.fuel != default.opts.fuel {
+            case.set_directive(keys::FUEL, self.opts.fuel.to_string());
+        }
+        if self.opts.faults.interp_skip_sarg_copy {
+            case.set_directive(keys::FAULT, "interp-skip-sarg-copy");
+        }
+    }
+}
+
+/// Runs `case` under `plan` in `sandbox` and judges the outcomes.
+pub fn check(sandbox: &mut Sandbox, case: &TestCase, plan: &Plan) -> Result<Report> {
+    let outcomes = sandbox.run(case, &plan.engines, &plan.opts)?;
+    Ok(Report::judge(case, &plan.engines, &outcomes))
+}

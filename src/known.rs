@@ -1,0 +1,89 @@
+//! Known buckets: findings that are understood, kept as data with their reason.
+//!
+//! `corpus/known-bugs.toml` lists each bucket pattern with whether it is a live upstream `bug` or a
+//! documented `limit` of a backend, why, and where upstream tracks it. Campaigns count hits on
+//! known buckets instead of reporting them as new; nothing is silenced without a recorded reason.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum KnownKind {
+    /// A real Cranelift bug in the pinned version.
+    Bug,
+    /// Documented behaviour of a backend (not a bug), e.g. `sarg` unsupported on aarch64.
+    Limit,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Known {
+    pub id: String,
+    /// Bucket, exact or with a trailing `*` as a prefix pattern.
+    pub bucket: String,
+    pub kind: KnownKind,
+    pub reason: String,
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// A corpus file that reproduces it.
+    #[serde(default)]
+    pub reproducer: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KnownBuckets {
+    #[serde(default, rename = "known")]
+    pub entries: Vec<Known>,
+}
+
+impl KnownBuckets {
+    pub fn load(path: &Path) -> Result<KnownBuckets> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The default list shipped in the repository, or none when run elsewhere.
+    pub fn load_default() -> KnownBuckets {
+        let p = default_path();
+        if p.exists() {
+            KnownBuckets::load(&p).unwrap_or_default()
+        } else {
+            KnownBuckets::default()
+        }
+    }
+
+    pub fn matching(&self, bucket: &str) -> Option<&Known> {
+        self.entries
+            .iter()
+            .find(|k| match k.bucket.strip_suffix('*') {
+                Some(prefix) => bucket.starts_with(prefix),
+                None => bucket == k.bucket,
+            })
+    }
+}
+
+/// `corpus/known-bugs.toml` next to the crate (or `$CLIF_DIFF_KNOWN`).
+pub fn default_path() -> std::path::PathBuf {
+    match std::env::var_os("CLIF_DIFF_KNOWN") {
+        Some(p) => p.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/known-bugs.toml"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_list_parses_and_matches_patterns() {
+        let k = KnownBuckets::load(&default_path()).unwrap();
+        assert!(!k.entries.is_empty());
+        for e in &k.entries {
+            assert!(!e.reason.trim().is_empty(), "{} has no reason", e.id);
+            assert!(k.matching(e.bucket.trim_end_matches('*')).is_some());
+        }
+        assert!(k.matching("agree").is_none());
+    }
+}

@@ -1,0 +1,32 @@
+//! clif-diff: differential fuzzing of Cranelift's three execution paths.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//!  generator ──► case (.clif) ──► sandbox ──► engines ──► oracle ──► reducer ──► findings/report
+//!  (bytes →      (filetest       (worker     (interp,     (verdict,   (same
+//!   module)       text)           processes)  jit, object) bucket)     bucket)
+//! ```
+//!
+//! * [`case`]: a test case *is* an upstream filetest (`test run`, `target`, functions, `; run:`).
+//! * [`engine`]: `cranelift-interpreter` (the reference, with `sarg` copies modelled),
+//!   `cranelift-jit` (host; any memory provider), `cranelift-object` + `cc` (+ qemu for foreign
+//!   targets). Each yields one [`outcome::Outcome`] per run line.
+//! * [`sandbox`]: engines only run inside worker processes; crashes, hangs and OOMs become
+//!   outcomes, never harness failures.
+//! * [`oracle`]: compares outcomes and names a disagreement by a stable *bucket*.
+//! * [`known`]: buckets that are understood (real upstream bugs, documented limits), as data.
+//! * [`replay`]: the regression corpus, each file carrying its expected bucket.
+
+pub mod case;
+pub mod engine;
+pub mod harness;
+pub mod known;
+pub mod oracle;
+pub mod outcome;
+pub mod panics;
+pub mod replay;
+pub mod sandbox;
+pub mod target;
+pub mod toolchain;
+pub mod value;

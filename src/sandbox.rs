@@ -1,0 +1,338 @@
+//! Worker processes: where engines run, so that nothing a case does can take the harness down.
+//!
+//! The parent never compiles or runs a case itself. It re-executes its own binary as
+//! `clif-diff worker` and sends requests over stdin as JSON lines; the worker answers with one line
+//! per (engine, run line) as soon as it is known. A worker that dies, hangs past its deadline or
+//! runs out of memory is replaced; the (engine, run line) it was on gets a `crash`, `timeout` or
+//! `oom` outcome and the rest of the case continues in the new worker, so nothing observed is lost.
+
+use crate::case::TestCase;
+use crate::engine::{self, EngineSpec, RunOptions};
+use crate::outcome::Outcome;
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Memory limit of a worker (address space). The `far` JIT provider maps small regions far apart,
+/// which costs address space only for what it maps.
+pub const WORKER_MEMORY: u64 = 4 << 30;
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    case: String,
+    engines: Vec<EngineSpec>,
+    opts: RunOptions,
+    /// First run line still to do, per engine.
+    start: Vec<usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Response {
+    Outcome {
+        engine: usize,
+        run: usize,
+        outcome: Outcome,
+    },
+    /// The request could not be served at all (e.g. the case text did not parse).
+    Failed(String),
+    Done,
+}
+
+/// How to start a worker: the `clif-diff` binary and its `worker` subcommand.
+#[derive(Clone, Debug)]
+pub struct WorkerCommand {
+    pub exe: PathBuf,
+}
+
+impl WorkerCommand {
+    /// `$CLIF_DIFF_EXE`, else this process's own executable (when it is `clif-diff`).
+    pub fn from_env() -> Result<WorkerCommand> {
+        if let Some(p) = std::env::var_os("CLIF_DIFF_EXE") {
+            return Ok(WorkerCommand { exe: p.into() });
+        }
+        let me = std::env::current_exe().context("locating own executable")?;
+        if me.file_stem().is_some_and(|s| s == "clif-diff") {
+            Ok(WorkerCommand { exe: me })
+        } else {
+            Err(anyhow!(
+                "cannot find the clif-diff binary for workers; set CLIF_DIFF_EXE"
+            ))
+        }
+    }
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Worker {
+    fn spawn(cmd: &WorkerCommand) -> Result<Worker> {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new(&cmd.exe);
+        c.arg("worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: only setrlimit between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                let mem = libc::rlimit {
+                    rlim_cur: WORKER_MEMORY,
+                    rlim_max: WORKER_MEMORY,
+                };
+                libc::setrlimit(libc::RLIMIT_AS, &mem);
+                let zero = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &zero);
+                Ok(())
+            });
+        }
+        let mut child = c
+            .spawn()
+            .with_context(|| format!("starting worker {}", cmd.exe.display()))?;
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail2 = tail.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut t = tail2.lock().unwrap();
+                t.push_back(line);
+                if t.len() > 20 {
+                    t.pop_front();
+                }
+            }
+        });
+        Ok(Worker {
+            child,
+            stdin,
+            lines: rx,
+            stderr_tail: tail,
+        })
+    }
+
+    /// Kills the worker and classifies how it ended.
+    fn bury(mut self, timed_out: bool, limit: &str) -> Outcome {
+        if timed_out {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().ok();
+        // Give the stderr reader a moment to collect the last words.
+        std::thread::sleep(Duration::from_millis(5));
+        let tail: Vec<String> = self.stderr_tail.lock().unwrap().iter().cloned().collect();
+        if timed_out {
+            return Outcome::Timeout {
+                limit: limit.to_string(),
+            };
+        }
+        if tail.iter().any(|l| l.contains("memory allocation of")) {
+            return Outcome::Oom;
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let signal = status.and_then(|s| s.signal());
+        Outcome::Crash {
+            signal: signal
+                .map(engine::native::signal_name)
+                .unwrap_or_else(|| "exit".into()),
+            detail: format!(
+                "worker died: {}",
+                tail.last().map(String::as_str).unwrap_or("no message")
+            ),
+        }
+    }
+}
+
+/// A parent-side handle on one worker process, respawned on demand.
+pub struct Sandbox {
+    cmd: WorkerCommand,
+    worker: Option<Worker>,
+    /// Extra time a request may take beyond the run-time limits (compilation, linking).
+    pub compile_budget: Duration,
+    /// Workers started so far (a measure of crash isolation at work).
+    pub spawns: u64,
+}
+
+impl Sandbox {
+    pub fn new(cmd: WorkerCommand) -> Sandbox {
+        Sandbox {
+            cmd,
+            worker: None,
+            compile_budget: Duration::from_secs(60),
+            spawns: 0,
+        }
+    }
+
+    /// The worker's process id, if one is running (tests kill it on purpose).
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.worker.as_ref().map(|w| w.child.id())
+    }
+
+    fn worker(&mut self) -> Result<&mut Worker> {
+        if self.worker.is_none() {
+            self.worker = Some(Worker::spawn(&self.cmd)?);
+            self.spawns += 1;
+        }
+        Ok(self.worker.as_mut().unwrap())
+    }
+
+    /// Runs `case` on `engines`; returns `outcomes[engine][run]`, always complete.
+    pub fn run(
+        &mut self,
+        case: &TestCase,
+        engines: &[EngineSpec],
+        opts: &RunOptions,
+    ) -> Result<Vec<Vec<Outcome>>> {
+        let text = case.to_text();
+        let nruns = case.runs.len();
+        let mut got: Vec<Vec<Option<Outcome>>> = vec![vec![None; nruns]; engines.len()];
+        let deadline_per_answer = self.compile_budget + Duration::from_millis(opts.timeout_ms);
+        let limit = format!("{} ms", deadline_per_answer.as_millis());
+        loop {
+            let start: Vec<usize> = got
+                .iter()
+                .map(|r| r.iter().position(Option::is_none).unwrap_or(nruns))
+                .collect();
+            if start.iter().all(|&s| s == nruns) {
+                break;
+            }
+            let req = Request {
+                case: text.clone(),
+                engines: engines.to_vec(),
+                opts: opts.clone(),
+                start: start.clone(),
+            };
+            let line = serde_json::to_string(&req)? + "\n";
+            let w = self.worker()?;
+            if w.stdin.write_all(line.as_bytes()).is_err() || w.stdin.flush().is_err() {
+                // The worker died between requests; start afresh.
+                let w = self.worker.take().unwrap();
+                let _ = w.bury(false, &limit);
+                continue;
+            }
+            // The (engine, run) the worker is working on: the first one not yet answered, in
+            // the order the worker processes them (engine by engine).
+            let pending = |got: &Vec<Vec<Option<Outcome>>>| -> Option<(usize, usize)> {
+                got.iter()
+                    .enumerate()
+                    .find_map(|(e, r)| r.iter().position(Option::is_none).map(|i| (e, i)))
+            };
+            loop {
+                let w = self.worker.as_mut().unwrap();
+                match w.lines.recv_timeout(deadline_per_answer) {
+                    Ok(l) => match serde_json::from_str::<Response>(&l) {
+                        Ok(Response::Outcome {
+                            engine,
+                            run,
+                            outcome,
+                        }) if engine < engines.len() && run < nruns => {
+                            got[engine][run] = Some(outcome);
+                        }
+                        Ok(Response::Done) => {
+                            // Anything still unanswered will not be answered by retrying.
+                            fill(&mut got, || Outcome::Error {
+                                phase: crate::outcome::Phase::Setup,
+                                message: "worker gave no answer".into(),
+                            });
+                            break;
+                        }
+                        Ok(Response::Failed(message)) => {
+                            fill(&mut got, || Outcome::Error {
+                                phase: crate::outcome::Phase::Setup,
+                                message: message.clone(),
+                            });
+                        }
+                        _ => {} // stray output (e.g. a library printing): ignore
+                    },
+                    Err(e) => {
+                        let timed_out = e == RecvTimeoutError::Timeout;
+                        let w = self.worker.take().unwrap();
+                        let outcome = w.bury(timed_out, &limit);
+                        if let Some((e, r)) = pending(&got) {
+                            got[e][r] = Some(outcome);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(got
+            .into_iter()
+            .map(|r| r.into_iter().map(Option::unwrap).collect())
+            .collect())
+    }
+}
+
+fn fill(got: &mut [Vec<Option<Outcome>>], outcome: impl Fn() -> Outcome) {
+    for slot in got.iter_mut().flatten() {
+        if slot.is_none() {
+            *slot = Some(outcome());
+        }
+    }
+}
+
+/// The worker side: serve requests from stdin until it closes.
+pub fn worker_main() -> Result<()> {
+    crate::panics::install_hook();
+    // The interpreter recurses on the native stack once per CLIF call; give it room.
+    let t = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(serve)?;
+    t.join().map_err(|_| anyhow!("worker thread panicked"))?
+}
+
+fn serve() -> Result<()> {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let req: Request = serde_json::from_str(&line).context("bad request")?;
+        match TestCase::parse(&req.case) {
+            Ok(case) => {
+                for (e, spec) in req.engines.iter().enumerate() {
+                    let first = req.start.get(e).copied().unwrap_or(0);
+                    engine::execute(&case, spec, &req.opts, first, &mut |run, outcome| {
+                        let resp = Response::Outcome {
+                            engine: e,
+                            run,
+                            outcome,
+                        };
+                        let _ = writeln!(out, "{}", serde_json::to_string(&resp).unwrap());
+                        let _ = out.flush();
+                    });
+                }
+            }
+            Err(err) => {
+                let resp = Response::Failed(err.to_string());
+                writeln!(out, "{}", serde_json::to_string(&resp)?)?;
+            }
+        }
+        writeln!(out, "{}", serde_json::to_string(&Response::Done)?)?;
+        out.flush()?;
+    }
+    Ok(())
+}

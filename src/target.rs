@@ -1,0 +1,143 @@
+//! Turning a case's `set` and `target` lines into a `TargetIsa`.
+//!
+//! Engines need the case's own flags plus a few of their own (the JIT cannot use PIC, the object
+//! path links into a PIE): [`build_isa`] applies the case's settings first and the engine's
+//! overrides last, so overrides win and the case text stays the single source of truth.
+
+use crate::case::TestCase;
+use anyhow::{Result, anyhow};
+use cranelift_codegen::isa::{self, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use std::str::FromStr;
+use target_lexicon::{Architecture, Triple};
+
+/// The ISA families clif-diff knows how to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+    Riscv64,
+    S390x,
+}
+
+impl Arch {
+    pub fn of(triple: &Triple) -> Option<Arch> {
+        Some(match triple.architecture {
+            Architecture::X86_64 => Arch::X86_64,
+            Architecture::Aarch64(_) => Arch::Aarch64,
+            Architecture::Riscv64(_) => Arch::Riscv64,
+            Architecture::S390x => Arch::S390x,
+            _ => return None,
+        })
+    }
+
+    pub fn host() -> Arch {
+        Arch::of(&Triple::host()).expect("clif-diff runs on x86_64, aarch64, riscv64 or s390x")
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::Riscv64 => "riscv64",
+            Arch::S390x => "s390x",
+        }
+    }
+
+    pub fn big_endian(self) -> bool {
+        self == Arch::S390x
+    }
+
+    /// The Linux triple used to build ISAs and cross tools for this architecture.
+    pub fn linux_triple(self) -> Triple {
+        let s = match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Aarch64 => "aarch64-unknown-linux-gnu",
+            Arch::Riscv64 => "riscv64gc-unknown-linux-gnu",
+            Arch::S390x => "s390x-unknown-linux-gnu",
+        };
+        Triple::from_str(s).unwrap()
+    }
+}
+
+impl FromStr for Arch {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Arch> {
+        let triple = Triple::from_str(s).map_err(|e| anyhow!("unknown target `{s}`: {e}"))?;
+        Arch::of(&triple).ok_or_else(|| anyhow!("unsupported target `{s}`"))
+    }
+}
+
+/// The triple a case targets: its `target` line, or the host.
+pub fn case_triple(case: &TestCase) -> Result<Triple> {
+    match &case.target {
+        None => Ok(Triple::host()),
+        Some(t) => {
+            let name = t.split_whitespace().next().unwrap_or("");
+            let mut triple =
+                Triple::from_str(name).map_err(|e| anyhow!("unknown target `{name}`: {e}"))?;
+            // A bare `target x86_64` leaves OS and environment unknown; clif-diff links with the
+            // Linux toolchains, so fill them in the way `cc` would.
+            if triple.operating_system == target_lexicon::OperatingSystem::Unknown
+                && let Some(arch) = Arch::of(&triple)
+            {
+                let linux = arch.linux_triple();
+                triple.operating_system = linux.operating_system;
+                triple.environment = linux.environment;
+                triple.binary_format = linux.binary_format;
+            }
+            Ok(triple)
+        }
+    }
+}
+
+pub fn case_arch(case: &TestCase) -> Result<Arch> {
+    let triple = case_triple(case)?;
+    Arch::of(&triple).ok_or_else(|| anyhow!("unsupported target `{triple}`"))
+}
+
+/// Builds the ISA for `case`, with `overrides` applied after the case's own settings.
+pub fn build_isa(case: &TestCase, overrides: &[(&str, &str)]) -> Result<OwnedTargetIsa> {
+    let triple = case_triple(case)?;
+    let mut flags = settings::builder();
+    // No target line means the host with its detected features, as `test run` does.
+    let mut isa_builder = match &case.target {
+        None => cranelift_native::builder().map_err(|e| anyhow!("host: {e}"))?,
+        Some(_) => isa::lookup(triple.clone()).map_err(|e| anyhow!("target {triple}: {e}"))?,
+    };
+    let settings = case
+        .settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(overrides.iter().copied());
+    for (k, v) in settings {
+        // A flag unknown to the shared settings may be an ISA flag, as upstream allows.
+        let shared = if v.is_empty() {
+            flags.enable(k)
+        } else {
+            flags.set(k, v)
+        };
+        if shared.is_err() {
+            let r = if v.is_empty() {
+                isa_builder.enable(k)
+            } else {
+                isa_builder.set(k, v)
+            };
+            r.map_err(|e| anyhow!("setting `{k}`: {e}"))?;
+        }
+    }
+    if let Some(t) = &case.target {
+        for opt in t.split_whitespace().skip(1) {
+            let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
+            let r = if v.is_empty() {
+                isa_builder.enable(k)
+            } else {
+                isa_builder.set(k, v)
+            };
+            r.map_err(|e| anyhow!("target flag `{opt}`: {e}"))?;
+        }
+    }
+    isa_builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| anyhow!("target {triple}: {e}"))
+}

@@ -1,0 +1,149 @@
+//! The C toolchain and runner for each target: `cc` on the host, Debian's cross `gcc` and
+//! `qemu-user` elsewhere.
+
+use crate::target::Arch;
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+#[derive(Clone, Debug)]
+pub struct Toolchain {
+    pub arch: Arch,
+    /// C compiler and linker driver.
+    pub cc: String,
+    /// Emulator for foreign targets (`qemu-aarch64`), `None` on the host.
+    pub runner: Option<String>,
+    /// Foreign programs link statically so qemu needs no sysroot.
+    pub static_link: bool,
+}
+
+impl Toolchain {
+    /// The toolchain for `arch`, or an error naming the missing tool and its Debian package.
+    pub fn for_arch(arch: Arch) -> Result<Toolchain> {
+        let tc = if arch == Arch::host() {
+            Toolchain {
+                arch,
+                cc: std::env::var("CC").unwrap_or_else(|_| "cc".into()),
+                runner: None,
+                static_link: false,
+            }
+        } else {
+            let (gcc, qemu) = match arch {
+                Arch::X86_64 => ("x86_64-linux-gnu-gcc", "qemu-x86_64"),
+                Arch::Aarch64 => ("aarch64-linux-gnu-gcc", "qemu-aarch64"),
+                Arch::Riscv64 => ("riscv64-linux-gnu-gcc", "qemu-riscv64"),
+                Arch::S390x => ("s390x-linux-gnu-gcc", "qemu-s390x"),
+            };
+            Toolchain {
+                arch,
+                cc: gcc.into(),
+                runner: Some(qemu.into()),
+                static_link: true,
+            }
+        };
+        tc.check()?;
+        Ok(tc)
+    }
+
+    fn check(&self) -> Result<()> {
+        if find_in_path(&self.cc).is_none() {
+            let pkg = match self.arch {
+                a if a == Arch::host() => "gcc".to_string(),
+                a => format!("gcc-{}-linux-gnu", a.name().replace('_', "-")),
+            };
+            bail!(
+                "C compiler `{}` for {} not found (install Debian package `{pkg}`)",
+                self.cc,
+                self.arch.name()
+            );
+        }
+        if let Some(r) = &self.runner
+            && find_in_path(r).is_none()
+        {
+            bail!("`{r}` not found (install Debian package `qemu-user`)");
+        }
+        Ok(())
+    }
+
+    /// The compiled driver object for this toolchain, built once per process.
+    pub fn driver_object(&self) -> Result<PathBuf> {
+        static CACHE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+        let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+        if let Some(p) = cache.get(&self.cc) {
+            return Ok(p.clone());
+        }
+        let dir = scratch_dir()?;
+        let src = dir.join("driver.c");
+        std::fs::write(&src, include_str!("engine/driver.c"))?;
+        let obj = dir.join(format!("driver-{}.o", self.arch.name()));
+        let out = Command::new(&self.cc)
+            .args(["-O1", "-c", "-o"])
+            .arg(&obj)
+            .arg(&src)
+            .output()
+            .with_context(|| format!("running {}", self.cc))?;
+        if !out.status.success() {
+            bail!(
+                "compiling the driver with {}: {}",
+                self.cc,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        cache.insert(self.cc.clone(), obj.clone());
+        Ok(obj)
+    }
+
+    /// Links `objects` into an executable at `out`; the error text is the linker's stderr.
+    pub fn link(&self, objects: &[&Path], out: &Path) -> Result<(), String> {
+        let mut cmd = Command::new(&self.cc);
+        cmd.arg("-o").arg(out);
+        for o in objects {
+            cmd.arg(o);
+        }
+        if self.static_link {
+            cmd.arg("-static");
+        }
+        cmd.arg("-lm");
+        match cmd.output() {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+            Err(e) => Err(format!("cannot run {}: {e}", self.cc)),
+        }
+    }
+
+    /// The command that runs a linked program.
+    pub fn command(&self, program: &Path) -> Command {
+        match &self.runner {
+            Some(r) => {
+                let mut c = Command::new(r);
+                c.arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+}
+
+/// A per-process scratch directory, removed at exit by the OS tmp cleaner only if the process
+/// dies; normal exits leave it to `tempfile`'s drop (held for the process lifetime).
+pub fn scratch_dir() -> Result<PathBuf> {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    if DIR.get().is_none() {
+        let d = tempfile::Builder::new().prefix("clif-diff-").tempdir()?;
+        let _ = DIR.set(d);
+    }
+    Ok(DIR.get().unwrap().path().to_path_buf())
+}
+
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+    if tool.contains('/') {
+        return Path::new(tool).exists().then(|| PathBuf::from(tool));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
