@@ -232,6 +232,8 @@ impl Linked {
         let mut current: Option<usize> = None;
         let mut done = 0;
         let mut timed_out = false;
+        // After a fault report the program exits on purpose; that is not a crash of the next call.
+        let mut faulted = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -255,6 +257,7 @@ impl Linked {
                             report(&calls[i], self.fault(&nums));
                             done = i + 1;
                             current = None;
+                            faulted = true;
                         }
                         _ => {}
                     }
@@ -271,7 +274,7 @@ impl Linked {
         }
         let status = child.wait();
         let _ = writer.join();
-        if done < calls.len() {
+        if done < calls.len() && (current.is_some() || !faulted) {
             let i = current.unwrap_or(done);
             let outcome = if timed_out {
                 Outcome::Timeout {
