@@ -140,6 +140,18 @@ impl TestCase {
         })
     }
 
+    /// A case with no header, functions or run lines.
+    pub fn empty() -> TestCase {
+        TestCase {
+            commands: Vec::new(),
+            settings: Vec::new(),
+            target: None,
+            directives: Vec::new(),
+            functions: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
     pub fn directive(&self, key: &str) -> Option<&str> {
         self.directives
             .iter()
