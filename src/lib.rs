@@ -18,6 +18,7 @@
 //! * [`known`]: buckets that are understood (real upstream bugs, documented limits), as data.
 //! * [`replay`]: the regression corpus, each file carrying its expected bucket.
 
+pub mod bench;
 pub mod campaign;
 pub mod case;
 pub mod engine;
