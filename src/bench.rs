@@ -137,7 +137,8 @@ fn breakdown(cfg: &BenchConfig, source: &dyn CaseSource) -> Result<Breakdown> {
 }
 
 pub fn render(rows: &[Row], b: &Breakdown) -> String {
-    let mut s = String::from("| engines | jobs | cases | seconds | cases/s |\n|---|---:|---:|---:|---:|\n");
+    let mut s =
+        String::from("| engines | jobs | cases | seconds | cases/s |\n|---|---:|---:|---:|---:|\n");
     for r in rows {
         s += &format!(
             "| {} | {} | {} | {:.2} | {:.1} |\n",
@@ -146,11 +147,19 @@ pub fn render(rows: &[Row], b: &Breakdown) -> String {
     }
     s += "\nTime of one job (all engines), by stage:\n\n| stage | seconds | share |\n|---|---:|---:|\n";
     let pct = |x: f64| 100.0 * x / b.total.max(1e-9);
-    s += &format!("| generation | {:.2} | {:.1}% |\n", b.generation, pct(b.generation));
+    s += &format!(
+        "| generation | {:.2} | {:.1}% |\n",
+        b.generation,
+        pct(b.generation)
+    );
     for (e, t) in &b.engines {
         s += &format!("| engine {e} | {t:.2} | {:.1}% |\n", pct(*t));
     }
-    s += &format!("| IPC + case parsing | {:.2} | {:.1}% |\n", b.ipc, pct(b.ipc));
+    s += &format!(
+        "| IPC + case parsing | {:.2} | {:.1}% |\n",
+        b.ipc,
+        pct(b.ipc)
+    );
     s += &format!("| oracle | {:.3} | {:.2}% |\n", b.oracle, pct(b.oracle));
     s += &format!("| total | {:.2} | 100% |\n", b.total);
     s

@@ -21,8 +21,10 @@
 pub mod bench;
 pub mod campaign;
 pub mod case;
+pub mod corpus;
 pub mod engine;
 pub mod harness;
+pub mod import;
 pub mod known;
 pub mod oracle;
 pub mod outcome;

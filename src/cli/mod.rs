@@ -3,6 +3,8 @@
 //! Exit codes are part of the interface: 0 when all engines agree (or a command succeeded), 1 on a
 //! finding or regression, 2 on bad input (malformed file, unknown target, missing tool).
 
+mod corpus;
+mod import;
 mod replay;
 mod run;
 
@@ -30,6 +32,11 @@ enum Command {
     Run(run::Args),
     /// Replay a regression corpus; fails on any changed verdict.
     Replay(replay::Args),
+    /// Manage the regression corpus.
+    #[command(subcommand)]
+    Corpus(corpus::Command),
+    /// Rewrite a .clif from an older Cranelift into today's syntax.
+    Import(import::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
     #[command(hide = true)]
     Worker,
@@ -40,6 +47,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(a) => run::main(a),
         Command::Replay(a) => replay::main(a),
+        Command::Import(a) => import::main(a),
+        Command::Corpus(c) => corpus::main(c),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {
