@@ -30,6 +30,7 @@ pub mod oracle;
 pub mod outcome;
 pub mod panics;
 pub mod replay;
+pub mod report;
 pub mod sandbox;
 pub mod target;
 pub mod toolchain;

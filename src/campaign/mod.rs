@@ -194,6 +194,7 @@ pub fn run(
     }
     let mut stats = stats;
     stats.elapsed = start.elapsed();
+    write_summary(&cfg.out, &stats, &store, l.low)?;
     Ok(Outcome {
         state: State {
             next_seed: l.low,
@@ -203,6 +204,51 @@ pub fn run(
         store,
         interrupted: stop.load(Ordering::Relaxed),
     })
+}
+
+/// The machine-readable end of a campaign, `DIR/summary.json`, read by `clif-diff report`.
+#[derive(Serialize, Deserialize)]
+pub struct Summary {
+    pub cases: u64,
+    pub seconds: f64,
+    pub cases_per_sec: f64,
+    pub valid: u64,
+    pub new_findings: u64,
+    pub known_findings: u64,
+    pub respawns: u64,
+    /// (engine label, cases/s on one core from worker time)
+    pub engine_rates: Vec<(String, f64)>,
+    pub verdicts: std::collections::BTreeMap<String, u64>,
+    pub buckets: Vec<findings::BucketInfo>,
+    pub next_seed: u64,
+}
+
+pub fn summary_path(out: &Path) -> PathBuf {
+    out.join("summary.json")
+}
+
+fn write_summary(out: &Path, stats: &Stats, store: &FindingStore, next_seed: u64) -> Result<()> {
+    let s = Summary {
+        cases: stats.cases,
+        seconds: stats.elapsed.as_secs_f64(),
+        cases_per_sec: stats.rate(stats.elapsed),
+        valid: stats.valid,
+        new_findings: stats.new_findings,
+        known_findings: stats.known_findings,
+        respawns: stats.respawns,
+        engine_rates: stats.engine_rates(),
+        verdicts: stats
+            .verdicts
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        buckets: store.buckets(),
+        next_seed,
+    };
+    findings::write_atomic(
+        &summary_path(out),
+        serde_json::to_string_pretty(&s)?.as_bytes(),
+    )
 }
 
 /// True when the verdict counts as a finding that is not known.

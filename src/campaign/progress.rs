@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Stats {
     pub engines: Vec<String>,
     pub cases: u64,
@@ -26,7 +26,12 @@ pub struct Stats {
     pub engine_micros: Vec<u64>,
     /// Workers replaced after dying or hanging.
     pub respawns: u64,
+    #[serde(serialize_with = "secs")]
     pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 impl Stats {

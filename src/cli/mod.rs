@@ -6,6 +6,7 @@
 mod corpus;
 mod import;
 mod replay;
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     /// Manage the regression corpus.
     #[command(subcommand)]
     Corpus(corpus::Command),
+    /// Write the nightly report from campaign directories and a corpus replay.
+    Report(report::Args),
     /// Rewrite a .clif from an older Cranelift into today's syntax.
     Import(import::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
@@ -49,6 +52,7 @@ pub fn main() -> i32 {
         Command::Replay(a) => replay::main(a),
         Command::Import(a) => import::main(a),
         Command::Corpus(c) => corpus::main(c),
+        Command::Report(a) => report::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {
