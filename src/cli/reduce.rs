@@ -3,7 +3,7 @@
 use super::{EngineArgs, run::preflight};
 use clif_diff::case::load;
 use clif_diff::harness::{Plan, check};
-use clif_diff::reduce::{ReduceOptions, output, reduce};
+use clif_diff::reduce::{ReduceOptions, candidate_plan, output, reduce};
 use clif_diff::sandbox::{Sandbox, WorkerCommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -81,7 +81,13 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             ))
         })),
     };
-    let mut test = |c: &clif_diff::case::TestCase| check(&mut sandbox, c, &plan);
+    let fast = candidate_plan(&plan, &bucket);
+    let test_plan = if fast != plan && check(&mut sandbox, &case, &fast)?.bucket == bucket {
+        fast
+    } else {
+        plan.clone()
+    };
+    let mut test = |c: &clif_diff::case::TestCase| check(&mut sandbox, c, &test_plan);
     let reduced = reduce(&case, &bucket, &mut test, &opts)?;
     bar.finish_and_clear();
 
@@ -120,7 +126,22 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         }
     );
     println!("wrote {}", out.display());
-    println!("replay: clif-diff run {}", out.display());
+    // The file alone must replay the bucket: its own directives, a worker that saw nothing else.
+    let written = load(&out)?;
+    let replay_plan = Plan::for_case(&written, &Default::default())?;
+    let mut fresh = Sandbox::new(WorkerCommand::from_env()?);
+    let replayed = check(&mut fresh, &written, &replay_plan)?.bucket;
+    if replayed != bucket {
+        eprintln!(
+            "clif-diff: warning: {} replays as `{replayed}`, not `{bucket}` (a flaky finding?)",
+            out.display()
+        );
+        return Ok(super::EXIT_FINDING);
+    }
+    println!(
+        "replay: clif-diff run {}  (checked: same bucket)",
+        out.display()
+    );
     Ok(0)
 }
 

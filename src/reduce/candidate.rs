@@ -3,6 +3,7 @@
 use super::{Progress, ReduceOptions, count_insts};
 use crate::case::{TestCase, testcase_name};
 use crate::oracle::Report;
+use crate::outcome::Outcome;
 use crate::target::build_isa;
 use anyhow::Result;
 use cranelift_codegen::ir::ExternalName;
@@ -70,6 +71,15 @@ pub fn calls_match(case: &TestCase) -> bool {
     })
 }
 
+/// Did some engine run out of time or fuel on some run line?
+fn hangs(report: &Report) -> bool {
+    report
+        .runs
+        .iter()
+        .flat_map(|r| &r.outcomes)
+        .any(|o| matches!(o, Outcome::Timeout { .. }))
+}
+
 /// The state of a reduction: the current case and the bookkeeping of candidates.
 pub struct Evaluator<'a> {
     pub current: TestCase,
@@ -79,6 +89,8 @@ pub struct Evaluator<'a> {
     test: &'a mut dyn FnMut(&TestCase) -> Result<Report>,
     opts: &'a ReduceOptions,
     validity: Validity,
+    /// The original case terminates on every engine; candidates must too.
+    terminates: bool,
     seen: HashSet<String>,
     start: Instant,
     /// The pass proposing candidates, for progress reports.
@@ -101,7 +113,9 @@ impl<'a> Evaluator<'a> {
     ) -> Evaluator<'a> {
         let mut seen = HashSet::new();
         seen.insert(current.to_text());
+        let terminates = !hangs(&report);
         Evaluator {
+            terminates,
             current,
             report,
             bucket: bucket.to_string(),
@@ -137,7 +151,9 @@ impl<'a> Evaluator<'a> {
         }
         let report = (self.test)(&parsed)?;
         self.tried += 1;
-        let keep = report.bucket == self.bucket;
+        // A reproducer that hangs somewhere is a worse reproducer even when a more severe
+        // outcome (a panic) still names the bucket: taking a loop's back edge is not a reduction.
+        let keep = report.bucket == self.bucket && !(self.terminates && hangs(&report));
         if keep {
             self.accepted += 1;
             self.current = parsed;
@@ -166,7 +182,8 @@ impl<'a> Evaluator<'a> {
         let report = (self.test)(cand)?;
         self.tried += 1;
         self.progress();
-        Ok((report.bucket == self.bucket).then_some(report))
+        let keep = report.bucket == self.bucket && !(self.terminates && hangs(&report));
+        Ok(keep.then_some(report))
     }
 
     pub fn out_of_budget(&self) -> bool {

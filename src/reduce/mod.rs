@@ -18,6 +18,7 @@ pub mod output;
 pub mod passes;
 
 use crate::case::TestCase;
+use crate::harness::Plan;
 use crate::oracle::Report;
 use anyhow::{Result, bail};
 use candidate::{Evaluator, Validity};
@@ -90,6 +91,26 @@ mod millis {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
+
+/// `plan` with tight limits for candidates, unless the finding is itself about limits.
+///
+/// Removing a loop exit or taking a back edge makes candidates that hang; under the default
+/// limits each costs seconds (native timeout per engine, 10M interpreter steps). A candidate
+/// that needs more than the tight limits is rejected, which only costs a missed reduction. Use
+/// it when the original case reproduces under it; the reproducer records the original plan.
+pub fn candidate_plan(plan: &Plan, bucket: &str) -> Plan {
+    let mut fast = plan.clone();
+    if !(bucket.starts_with("timeout:") || bucket.starts_with("oom:")) {
+        fast.opts.timeout_ms = fast.opts.timeout_ms.min(FAST_TIMEOUT_MS);
+        fast.opts.fuel = fast.opts.fuel.min(FAST_FUEL);
+    }
+    fast
+}
+
+/// Native wall-clock limit per run line for candidates.
+pub const FAST_TIMEOUT_MS: u64 = 500;
+/// Interpreter steps per run line for candidates.
+pub const FAST_FUEL: u64 = 1_000_000;
 
 /// The outcome of a reduction.
 pub struct Reduced {

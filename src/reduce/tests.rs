@@ -149,3 +149,47 @@ fn progress_is_reported_per_candidate() {
     assert_eq!(seen.len() as u64, r.stats.tried);
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 >= w[1].1));
 }
+
+#[test]
+fn candidates_that_hang_are_rejected_when_the_original_terminates() {
+    use crate::oracle::RunReport;
+    use crate::outcome::Outcome;
+    // The bucket survives either way (as a panic outranks a timeout), but without the loop's
+    // exit some engine hangs.
+    let c = case(
+        "test run
+target x86_64
+
+function %f(i32) -> i32 system_v {
+block0(v0: i32):
+    jump block1(v0)
+block1(v1: i32):
+    v2 = iconst.i32 1
+    v3 = isub v1, v2
+    brif v3, block1(v3), block2
+block2:
+    return v3
+}
+; print: %f(3)
+",
+    );
+    let mut test = |t: &TestCase| {
+        let mut r = report("x");
+        let hang = !has(t, "brif");
+        r.runs = vec![RunReport {
+            invocation: "%f(3)".into(),
+            outcomes: vec![if hang {
+                Outcome::Timeout {
+                    limit: "1 ms".into(),
+                }
+            } else {
+                Outcome::Returned { values: vec![] }
+            }],
+            verdict: r.verdict,
+            bucket: "x".into(),
+        }];
+        Ok(r)
+    };
+    let r = reduce(&c, "x", &mut test, &ReduceOptions::default()).unwrap();
+    assert!(has(&r.case, "brif"), "{}", r.case);
+}
