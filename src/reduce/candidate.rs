@@ -1,12 +1,12 @@
 //! Judging one candidate: cheap validity checks first, then the caller's `test`.
 
+use super::ir::ext_name;
 use super::{Progress, ReduceOptions, count_insts};
 use crate::case::{TestCase, testcase_name};
 use crate::oracle::Report;
 use crate::outcome::Outcome;
 use crate::target::build_isa;
 use anyhow::Result;
-use cranelift_codegen::ir::ExternalName;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -58,11 +58,10 @@ fn verifies(case: &TestCase) -> bool {
 /// function's signature (the verifier checks functions one at a time and cannot see this).
 pub fn calls_match(case: &TestCase) -> bool {
     case.functions.iter().all(|g| {
-        g.dfg.ext_funcs.values().all(|ext| {
-            let ExternalName::TestCase(name) = &ext.name else {
+        g.dfg.ext_funcs.iter().all(|(fr, ext)| {
+            let Some(name) = ext_name(g, fr) else {
                 return true;
             };
-            let name = String::from_utf8_lossy(name.raw());
             match case.functions.iter().find(|f| testcase_name(f) == name) {
                 Some(f) => g.dfg.signatures[ext.signature] == f.signature,
                 None => true,

@@ -213,10 +213,12 @@ pub fn remove_unreachable_blocks(f: &mut Function) {
     }
 }
 
-/// The case-function name an external function refers to, if it is a test-case name.
+/// The name an external function refers to, in the form [`testcase_name`] gives functions
+/// (`foo` for `%foo`, `u0:1` for `u0:1`); `None` for libcalls and known symbols.
 pub fn ext_name(f: &Function, fr: FuncRef) -> Option<String> {
     match &f.dfg.ext_funcs[fr].name {
         ExternalName::TestCase(n) => Some(String::from_utf8_lossy(n.raw()).into_owned()),
+        ExternalName::User(r) => f.params.user_named_funcs().get(*r).map(|u| u.to_string()),
         _ => None,
     }
 }

@@ -291,6 +291,33 @@ block0(v0: i32, v1: i64):
     }
 
     #[test]
+    fn user_named_functions_are_found_at_their_call_sites() {
+        let c = case(
+            "test run
+target x86_64
+
+function u0:1(i32, i32) -> i32 system_v {
+block0(v0: i32, v1: i32):
+    return v1
+}
+
+function %main() -> i32 system_v {
+    fn0 = colocated u0:1(i32, i32) -> i32 system_v
+block0:
+    v0 = iconst.i32 5
+    v1 = call fn0(v0, v0)
+    return v1
+}
+; print: %main()
+",
+        );
+        let cands = candidates(&RemoveParams, &c);
+        assert_eq!(cands.len(), 2, "{cands:#?}");
+        assert!(cands[0].contains("call fn0(v0)"), "{}", cands[0]);
+        assert!(calls_match(&case(&cands[0])));
+    }
+
+    #[test]
     fn sargs_shrink_on_both_sides() {
         let c = case(CALLS);
         let cands = candidates(&ShrinkSargs, &c);
