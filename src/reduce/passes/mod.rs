@@ -79,9 +79,16 @@ pub fn run(pass: &dyn Pass, ev: &mut Evaluator) -> Result<()> {
                 return Ok(());
             }
             let end = (i + k).min(n);
-            let accepted = match pass.apply(&ev.current, i..end) {
-                Some(cand) => ev.try_candidate(&cand)?,
-                None => false,
+            // IR surgery on odd input can trip Cranelift's internal assertions; such a candidate
+            // is as good as none, and must not take the reduction down.
+            let cand = crate::panics::catch(|| pass.apply(&ev.current, i..end));
+            let accepted = match cand {
+                Ok(Some(cand)) => ev.try_candidate(&cand)?,
+                Ok(None) => false,
+                Err(_) => {
+                    ev.discarded += 1;
+                    false
+                }
             };
             if accepted {
                 n = pass.count(&ev.current);
