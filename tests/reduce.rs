@@ -1,9 +1,9 @@
 //! End to end: real findings, reduced with the engines in sandboxed workers, and the written
 //! reproducers replayed by the real binary in a fresh process.
 
-use clif_diff::case::{Expect, TestCase, load};
+use clif_diff::case::{Expect, load};
 use clif_diff::harness::{Overrides, Plan, check};
-use clif_diff::reduce::{ReduceOptions, count_insts, output, reduce};
+use clif_diff::reduce::{ReduceOptions, count_insts, output, reduce_in};
 use clif_diff::sandbox::{Sandbox, WorkerCommand};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,8 +36,7 @@ fn far_call_panic_reduces_to_a_few_instructions_and_replays() {
     let mut sb = sandbox();
     assert_eq!(check(&mut sb, &case, &plan).unwrap().bucket, BUCKET);
 
-    let mut test = |c: &TestCase| check(&mut sb, c, &plan);
-    let reduced = reduce(&case, BUCKET, &mut test, &ReduceOptions::default()).unwrap();
+    let reduced = reduce_in(&mut sb, &case, &plan, BUCKET, &ReduceOptions::default()).unwrap();
     let s = &reduced.stats;
     assert!(s.insts_before >= 40, "{s:?}");
     assert!(count_insts(&reduced.case) <= 15, "{}", reduced.case);

@@ -3,7 +3,7 @@
 use super::{EngineArgs, run::preflight};
 use clif_diff::case::load;
 use clif_diff::harness::{Plan, check};
-use clif_diff::reduce::{ReduceOptions, candidate_plan, output, reduce};
+use clif_diff::reduce::{ReduceOptions, output, reduce_in};
 use clif_diff::sandbox::{Sandbox, WorkerCommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -81,14 +81,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             ))
         })),
     };
-    let fast = candidate_plan(&plan, &bucket);
-    let test_plan = if fast != plan && check(&mut sandbox, &case, &fast)?.bucket == bucket {
-        fast
-    } else {
-        plan.clone()
-    };
-    let mut test = |c: &clif_diff::case::TestCase| check(&mut sandbox, c, &test_plan);
-    let reduced = reduce(&case, &bucket, &mut test, &opts)?;
+    let reduced = reduce_in(&mut sandbox, &case, &plan, &bucket, &opts)?;
     bar.finish_and_clear();
 
     let text = output::render(

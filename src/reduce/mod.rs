@@ -107,6 +107,26 @@ pub fn candidate_plan(plan: &Plan, bucket: &str) -> Plan {
     fast
 }
 
+/// The production reduction: candidates run under `plan` (with [`candidate_plan`]'s tight
+/// limits when the original reproduces under them) in `sandbox`.
+pub fn reduce_in(
+    sandbox: &mut crate::sandbox::Sandbox,
+    case: &TestCase,
+    plan: &Plan,
+    bucket: &str,
+    opts: &ReduceOptions,
+) -> Result<Reduced> {
+    let case = TestCase::parse(&case.to_text())?;
+    let fast = candidate_plan(plan, bucket);
+    let plan = if fast != *plan && crate::harness::check(sandbox, &case, &fast)?.bucket == bucket {
+        fast
+    } else {
+        plan.clone()
+    };
+    let mut test = |c: &TestCase| crate::harness::check(sandbox, c, &plan);
+    reduce(&case, bucket, &mut test, opts)
+}
+
 /// Native wall-clock limit per run line for candidates.
 pub const FAST_TIMEOUT_MS: u64 = 500;
 /// Interpreter steps per run line for candidates.
