@@ -9,8 +9,13 @@
 //! Candidates that cannot be what the workers see are discarded before any engine runs: each one
 //! goes through its text form (the worker re-parses that text) and, when the original case
 //! verified, through `cranelift_codegen::verify_function`. Every candidate text is tested at most
-//! once. The passes run in a fixed order, round after round, until a whole round changes nothing;
+//! once. A candidate that makes some engine time out is rejected when the original terminated
+//! everywhere (a panic outranks a timeout, so the bucket alone would let a loop lose its exit).
+//! The passes run in a fixed order, round after round, until a whole round changes nothing;
 //! with a deterministic `test` the result is deterministic.
+//!
+//! [`reduce_in`] is the production entry (sandbox + plan); [`output::render`] writes the
+//! reproducer.
 
 mod candidate;
 mod ir;
