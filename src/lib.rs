@@ -16,6 +16,7 @@
 //!   outcomes, never harness failures.
 //! * [`oracle`]: compares outcomes and names a disagreement by a stable *bucket*.
 //! * [`known`]: buckets that are understood (real upstream bugs, documented limits), as data.
+//! * [`reduce`]: shrinks a finding while it keeps its bucket, and writes the reproducer.
 //! * [`replay`]: the regression corpus, each file carrying its expected bucket.
 
 pub mod bench;
@@ -29,6 +30,7 @@ pub mod known;
 pub mod oracle;
 pub mod outcome;
 pub mod panics;
+pub mod reduce;
 pub mod replay;
 pub mod report;
 pub mod sandbox;

@@ -5,6 +5,7 @@
 
 mod corpus;
 mod import;
+mod reduce;
 mod replay;
 mod report;
 mod run;
@@ -40,6 +41,8 @@ enum Command {
     Report(report::Args),
     /// Rewrite a .clif from an older Cranelift into today's syntax.
     Import(import::Args),
+    /// Shrink a finding to a small reproducer with the same bucket.
+    Reduce(reduce::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
     #[command(hide = true)]
     Worker,
@@ -53,6 +56,7 @@ pub fn main() -> i32 {
         Command::Import(a) => import::main(a),
         Command::Corpus(c) => corpus::main(c),
         Command::Report(a) => report::main(a),
+        Command::Reduce(a) => reduce::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {
