@@ -8,6 +8,7 @@
 
 pub mod findings;
 pub mod progress;
+pub mod reduce_new;
 
 use crate::case::TestCase;
 use crate::harness::{Plan, check};

@@ -146,7 +146,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             eprintln!("\ninterrupted: finishing cases in flight, then summarising (Ctrl-C again to abort)");
         });
     }
-    let reduce_hook = super::reduce_hook::hook(!args.no_reduce);
+    let reduce_hook = (!args.no_reduce).then(clif_diff::campaign::reduce_new::hook);
     let result = campaign::run(&cfg, source.as_ref(), store, stop, reduce_hook.as_deref())?;
     println!("{}", result.stats.summary(&result.store.buckets()));
     println!(
