@@ -41,7 +41,9 @@ pub fn hook() -> Box<NewBucketHook<'static>> {
             };
             let _ = write_atomic(
                 &dir.join("reduce.json"),
-                serde_json::to_string_pretty(&result).unwrap_or_default().as_bytes(),
+                serde_json::to_string_pretty(&result)
+                    .unwrap_or_default()
+                    .as_bytes(),
             );
         },
     )
