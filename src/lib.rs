@@ -20,6 +20,7 @@
 
 pub mod case;
 pub mod engine;
+pub mod generator;
 pub mod harness;
 pub mod known;
 pub mod oracle;

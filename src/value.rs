@@ -183,7 +183,10 @@ mod tests {
         let crate::outcome::Outcome::Returned { values } = back else {
             panic!("not a return")
         };
-        assert!(same_list(&values, &[Val::I128(i128::MIN + 7), Val::I128(1 << 100)]));
+        assert!(same_list(
+            &values,
+            &[Val::I128(i128::MIN + 7), Val::I128(1 << 100)]
+        ));
     }
 
     #[test]
