@@ -610,8 +610,8 @@ pub fn int_bits(u: &mut Unstructured, bits: u32) -> Result<i64> {
         0 => 0,
         1 => 1,
         2 => -1,
-        3 => i64::MIN >> shift,          // the type's minimum
-        4 => (i64::MAX >> shift) as i64, // the type's maximum
+        3 => i64::MIN >> shift, // the type's minimum
+        4 => i64::MAX >> shift, // the type's maximum
         5 => 1i64 << u.int_in_range(0..=bits - 1)?,
         6 => u.int_in_range(-16..=16)?,
         _ => u.int_in_range(i64::MIN..=i64::MAX)?,
@@ -669,7 +669,7 @@ pub fn float_bits64(u: &mut Unstructured) -> Result<u64> {
         2147483648.0,
         -2147483649.0,
         4294967296.0,
-        9.223372036854775807e18,
+        9.223_372_036_854_776e18,
         -9.223372036854777e18,
         1.8446744073709552e19,
         255.5,

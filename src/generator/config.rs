@@ -230,7 +230,7 @@ impl Config {
         {
             bail!("config: need 0 < sarg_size_multiple <= max_sarg_size");
         }
-        if self.sarg && arch == Arch::X86_64 && self.sarg_size_multiple % 8 != 0 {
+        if self.sarg && arch == Arch::X86_64 && !self.sarg_size_multiple.is_multiple_of(8) {
             bail!("config: x86_64 needs sarg sizes that are multiples of 8");
         }
         if self.sarg && arch != Arch::X86_64 {
@@ -315,7 +315,7 @@ mod tests {
     fn targets_restrict_the_domain() {
         let x = Config::for_target(Arch::X86_64);
         assert_eq!(x, Config::default());
-        assert!(x.sarg && x.sarg_size_multiple % 8 == 0);
+        assert!(x.sarg && x.sarg_size_multiple.is_multiple_of(8));
         assert!(!x.conventions().contains(&CallConv::AppleAarch64));
         x.validate().unwrap();
         let a = Config::for_target(Arch::Aarch64);

@@ -117,6 +117,8 @@ impl FuncGen<'_, '_> {
         self.enter(b);
         self.acc = acc;
         self.seq(depth + 1)?;
+        let n = self.u.int_in_range(1..=3)?;
+        self.observe_recent(n)?;
         let args = self.merge_args(carried)?;
         self.ins().jump(merge, &args);
         self.scopes.pop();
@@ -225,6 +227,8 @@ impl FuncGen<'_, '_> {
         let outer = self.mult;
         self.mult *= bound as u64;
         self.seq(depth + 1)?;
+        let n = self.u.int_in_range(1..=3)?;
+        self.observe_recent(n)?;
         let one = self.ins().iconst(cty, 1);
         let next = self.ins().iadd(counter, one);
         let more = self.ins().icmp(IntCC::UnsignedLessThan, next, limit);
@@ -245,6 +249,8 @@ impl FuncGen<'_, '_> {
                 self.observe_region(r)?;
             }
         }
+        let n = self.u.int_in_range(2..=6)?;
+        self.observe_recent(n)?;
         let n = self.u.int_in_range(0..=3)?;
         self.observe_some(n)?;
         let returns = self.plan.funcs[self.me].return_types();

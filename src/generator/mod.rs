@@ -20,6 +20,7 @@ pub mod body;
 pub mod calls;
 pub mod config;
 pub mod control;
+pub mod features;
 pub mod inputs;
 pub mod memory;
 pub mod observe;

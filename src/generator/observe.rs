@@ -115,6 +115,16 @@ impl FuncGen<'_, '_> {
         })
     }
 
+    /// Mixes the (up to) `n` most recent values of the innermost scope into the checksum: called
+    /// before a scope closes, so that what was computed inside cannot be dead code.
+    pub fn observe_recent(&mut self, n: usize) -> Result<()> {
+        let scope = self.scopes.last().cloned().unwrap_or_default();
+        for &v in scope.iter().rev().take(n) {
+            self.mix(v)?;
+        }
+        Ok(())
+    }
+
     /// Mixes up to `n` random values of the pool into the checksum.
     pub fn observe_some(&mut self, n: usize) -> Result<()> {
         let all: Vec<Value> = self.scopes.iter().flatten().copied().collect();
