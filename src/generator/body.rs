@@ -98,6 +98,10 @@ pub struct FuncGen<'a, 'u> {
     pub mult: u64,
     /// Estimated interpreted instructions of one execution of this function.
     pub cost: u64,
+    /// Whether the current block runs whenever the function does (not inside an if or switch
+    /// arm; loop bodies run at least once).
+    pub sure: bool,
+    /// Callees called from a block that always runs: these are certainly executed.
     pub called: Vec<usize>,
     pub(super) func_refs: Vec<((usize, bool), FuncRef)>,
     pub(super) sig_refs: Vec<(usize, SigRef)>,
@@ -157,6 +161,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
             calls_left: cfg.max_calls_per_function,
             mult: 1,
             cost: 0,
+            sure: true,
             called: Vec::new(),
             func_refs: Vec::new(),
             sig_refs: Vec::new(),
@@ -190,6 +195,8 @@ impl<'a, 'u> FuncGen<'a, 'u> {
     /// Generates the whole body and returns the finished function and its estimated cost.
     pub fn generate(mut self) -> Result<(Function, u64)> {
         self.seq(0)?;
+        // Every callee is called where it certainly runs, so every function of the module runs on
+        // every run line.
         let tail = self.plan.tail[self.me];
         let pending: Vec<usize> = self.plan.required[self.me]
             .iter()
@@ -417,7 +424,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
         let ops: Vec<(Opcode, Shape)> = INT_OPS
             .iter()
             .copied()
-            .filter(|&(op, _)| ops::supports(self.cfg, self.isa_flags, op, ty))
+            .filter(|&(op, _)| ops::supports(self.cfg, self.arch, self.isa_flags, op, ty))
             .collect();
         let (op, shape) = *self.u.choose(&ops)?;
         match shape {
@@ -507,7 +514,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
         let ops: Vec<(Opcode, Shape)> = FLOAT_OPS
             .iter()
             .copied()
-            .filter(|&(op, _)| ops::supports(self.cfg, self.isa_flags, op, ty))
+            .filter(|&(op, _)| ops::supports(self.cfg, self.arch, self.isa_flags, op, ty))
             .collect();
         let (op, shape) = *self.u.choose(&ops)?;
         let v = match shape {

@@ -114,7 +114,7 @@ impl FuncGen<'_, '_> {
         }
         self.calls_left = self.calls_left.saturating_sub(1);
         self.cost += self.mult * self.costs[callee];
-        if !self.called.contains(&callee) {
+        if self.sure && !self.called.contains(&callee) {
             self.called.push(callee);
         }
         let results: Vec<Value> = match kind {

@@ -116,12 +116,14 @@ impl FuncGen<'_, '_> {
     ) -> Result<()> {
         self.enter(b);
         self.acc = acc;
+        let sure = std::mem::replace(&mut self.sure, false);
         self.seq(depth + 1)?;
         let n = self.u.int_in_range(1..=3)?;
         self.observe_recent(n)?;
         let args = self.merge_args(carried)?;
         self.ins().jump(merge, &args);
         self.scopes.pop();
+        self.sure = sure;
         Ok(())
     }
 

@@ -1,9 +1,10 @@
 //! The instruction table: which opcodes the generator emits, on which types.
 //!
 //! An opcode is in the table only if all three engines can run it with the same meaning:
-//! the interpreter implements it, and the x86_64 backend lowers it for that type without a
-//! libcall the JIT cannot resolve. The unit test at the bottom compiles and interprets every
-//! (opcode, type) pair of the table, so an entry that breaks either shows up there.
+//! the interpreter implements it, and the backend lowers it for that type without a libcall the
+//! JIT cannot resolve. The unit test at the bottom compiles every (opcode, type) pair the table
+//! allows for each of the four architectures, and interprets it, so an entry that breaks shows
+//! up there.
 //!
 //! Left out on purpose:
 //! * `band_not`, `bor_not`, `bxor_not`: the interpreter does not implement them (0.135.8).
@@ -18,6 +19,7 @@
 //!   engines, so floats are canonicalised before their bits are observed (see `observe`).
 
 use super::config::Config;
+use crate::target::Arch;
 use cranelift_codegen::ir::{Opcode, Type, types};
 
 /// What an opcode needs from the generator.
@@ -94,11 +96,28 @@ pub const FLOAT_OPS: &[(Opcode, Shape)] = &[
     (Opcode::Fma, Shape::Fma),
 ];
 
-/// Whether the generator may emit `op` with controlling type `ty` under `cfg`, for a target
-/// line with ISA flags `isa`.
-pub fn supports(cfg: &Config, isa: &str, op: Opcode, ty: Type) -> bool {
+/// Whether the generator may emit `op` with controlling type `ty` under `cfg`, for `arch` with
+/// ISA flags `isa`.
+pub fn supports(cfg: &Config, arch: Arch, isa: &str, op: Opcode, ty: Type) -> bool {
     let has = |flag: &str| isa.split_whitespace().any(|f| f == flag);
     let wide = ty == types::I128;
+    if arch == Arch::Riscv64 {
+        // Not lowered by the riscv64 backend (0.135.8).
+        let overflow = matches!(
+            op,
+            Opcode::SaddOverflow
+                | Opcode::SsubOverflow
+                | Opcode::SmulOverflow
+                | Opcode::UmulOverflow
+                | Opcode::UsubOverflow
+        );
+        if overflow
+            || (op == Opcode::UaddOverflow && ty.bits() < 32)
+            || (op == Opcode::Iabs && wide)
+        {
+            return false;
+        }
+    }
     match op {
         Opcode::Udiv | Opcode::Sdiv | Opcode::Urem | Opcode::Srem => cfg.int_division && !wide,
         Opcode::Umulhi | Opcode::Smulhi => !wide,
@@ -113,9 +132,9 @@ pub fn supports(cfg: &Config, isa: &str, op: Opcode, ty: Type) -> bool {
         | Opcode::SmulOverflow => !wide,
         // Without these features x86_64 calls libm, which the JIT engine cannot resolve.
         Opcode::Ceil | Opcode::Floor | Opcode::Trunc | Opcode::Nearest => {
-            cfg.float_rounding && (cfg.float_libcalls || has("has_sse41"))
+            cfg.float_rounding && (cfg.float_libcalls || arch != Arch::X86_64 || has("has_sse41"))
         }
-        Opcode::Fma => cfg.fma && (cfg.float_libcalls || has("has_fma")),
+        Opcode::Fma => cfg.fma && (cfg.float_libcalls || arch != Arch::X86_64 || has("has_fma")),
         _ => true,
     }
 }
@@ -145,7 +164,6 @@ mod tests {
     use cranelift_interpreter::environment::FunctionStore;
     use cranelift_interpreter::interpreter::{Interpreter, InterpreterState};
     use cranelift_interpreter::step::ControlFlow;
-    use std::str::FromStr;
 
     fn probe(op: Opcode, shape: Shape, ty: Type) -> Function {
         let mut sig = Signature::new(CallConv::SystemV);
@@ -199,48 +217,47 @@ mod tests {
     }
 
     #[test]
-    fn every_table_entry_compiles_on_x86_64_and_interprets() {
+    fn every_table_entry_compiles_everywhere_and_interprets() {
         let cfg = Config {
             float_libcalls: true,
             ..Config::default()
         };
-        let tys = [types::I8, types::I16, types::I32, types::I64, types::I128];
-        let fts = [types::F32, types::F64];
-        let mut cases = Vec::new();
-        for &(op, shape) in INT_OPS {
-            for ty in tys {
-                if supports(&cfg, "", op, ty) {
-                    cases.push((op, shape, ty));
-                }
-            }
-        }
-        for &(op, shape) in FLOAT_OPS {
-            for ty in fts {
-                if supports(&cfg, "", op, ty) {
-                    cases.push((op, shape, ty));
-                }
-            }
-        }
+        let ints = [types::I8, types::I16, types::I32, types::I64, types::I128];
+        let floats = [types::F32, types::F64];
         let mut failures = Vec::new();
-        for opt in ["none", "speed"] {
-            let mut b = settings::builder();
-            b.set("opt_level", opt).unwrap();
-            b.set("enable_llvm_abi_extensions", "true").unwrap();
-            let isa = cranelift_codegen::isa::lookup(
-                target_lexicon::Triple::from_str("x86_64-unknown-linux-gnu").unwrap(),
-            )
-            .unwrap()
-            .finish(settings::Flags::new(b))
-            .unwrap();
+        for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
+            let mut cases = Vec::new();
+            for &(op, shape) in INT_OPS {
+                cases.extend(ints.iter().map(|&t| (op, shape, t)));
+            }
+            for &(op, shape) in FLOAT_OPS {
+                cases.extend(floats.iter().map(|&t| (op, shape, t)));
+            }
+            cases.retain(|&(op, _, ty)| supports(&cfg, arch, "", op, ty));
+            for opt in ["none", "speed"] {
+                let mut b = settings::builder();
+                b.set("opt_level", opt).unwrap();
+                b.set("enable_llvm_abi_extensions", "true").unwrap();
+                b.set("enable_multi_ret_implicit_sret", "true").unwrap();
+                let isa = cranelift_codegen::isa::lookup(arch.linux_triple())
+                    .unwrap()
+                    .finish(settings::Flags::new(b))
+                    .unwrap();
+                for &(op, shape, ty) in &cases {
+                    let mut ctx = Context::for_function(probe(op, shape, ty));
+                    let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ctx.compile(&*isa, &mut Default::default()).is_ok()
+                    }));
+                    if !matches!(compiled, Ok(true)) {
+                        failures.push(format!("{op} {ty} does not compile for {arch:?} at {opt}"));
+                    }
+                }
+            }
+            if arch != Arch::X86_64 {
+                continue;
+            }
             for &(op, shape, ty) in &cases {
                 let f = probe(op, shape, ty);
-                let mut ctx = Context::for_function(f.clone());
-                let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    ctx.compile(&*isa, &mut Default::default()).is_ok()
-                }));
-                if !matches!(compiled, Ok(true)) {
-                    failures.push(format!("{op} {ty} does not compile at {opt}"));
-                }
                 let mut store = FunctionStore::default();
                 store.add("%probe".into(), &f);
                 let args = [sample(ty), sample(ty), sample(ty)];
