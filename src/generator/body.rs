@@ -140,8 +140,12 @@ impl<'a, 'u> FuncGen<'a, 'u> {
                 }),
             }
         }
-        // A placeholder until `start` computes the real initial checksum.
-        let acc = func.dfg.block_params(entry).first().copied();
+        let seed = u.int_in_range(i64::MIN..=i64::MAX)?;
+        let acc = InsertBuilder::new(Appender {
+            func: &mut func,
+            block: entry,
+        })
+        .iconst(types::I64, seed);
         let mut g = FuncGen {
             u,
             cfg,
@@ -155,7 +159,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
             block: entry,
             scopes: vec![pool],
             regions,
-            acc: acc.unwrap_or(Value::from_u32(0)),
+            acc,
             insts_left: cfg.max_instructions,
             blocks_left: cfg.max_blocks,
             calls_left: cfg.max_calls_per_function,
@@ -176,8 +180,6 @@ impl<'a, 'u> FuncGen<'a, 'u> {
     /// parameters, and a read and a write of every incoming region.
     fn start(&mut self) -> Result<()> {
         self.create_slots()?;
-        let seed = self.u.int_in_range(i64::MIN..=i64::MAX)?;
-        self.acc = self.ins().iconst(types::I64, seed);
         let params: Vec<Value> = self.scopes[0].clone();
         for v in params {
             self.mix(v)?;
@@ -419,7 +421,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
         }
     }
 
-    fn int_op(&mut self) -> Result<()> {
+    pub fn int_op(&mut self) -> Result<()> {
         let ty = self.int_type()?;
         let ops: Vec<(Opcode, Shape)> = INT_OPS
             .iter()

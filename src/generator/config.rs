@@ -93,6 +93,8 @@ pub struct Config {
     pub opt_levels: Vec<String>,
     /// `regalloc_algorithm` values to draw from (empty: leave the default).
     pub regalloc_algorithms: Vec<String>,
+    /// Boolean settings each set to `true` or `false` at random (one `set` line each).
+    pub bool_settings: Vec<String>,
 }
 
 impl Default for Config {
@@ -158,7 +160,14 @@ impl Config {
             opt_levels: ["none", "speed", "speed_and_size"]
                 .map(String::from)
                 .to_vec(),
-            regalloc_algorithms: Vec::new(),
+            regalloc_algorithms: ["backtracking", "single_pass"].map(String::from).to_vec(),
+            bool_settings: [
+                "enable_alias_analysis",
+                "enable_nan_canonicalization",
+                "preserve_frame_pointers",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 

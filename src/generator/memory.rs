@@ -253,7 +253,7 @@ impl FuncGen<'_, '_> {
     /// A load or a store somewhere.
     pub fn memory_op(&mut self) -> Result<()> {
         if self.regions.is_empty() {
-            return self.select_or_nothing();
+            return self.int_op();
         }
         let r = self.u.choose_index(self.regions.len())?;
         if self.u.ratio(1, 2)? {
@@ -263,12 +263,6 @@ impl FuncGen<'_, '_> {
         } else {
             self.store_to(r)
         }
-    }
-
-    fn select_or_nothing(&mut self) -> Result<()> {
-        let ty = self.int_type()?;
-        let v = self.value(ty)?;
-        self.mix(v)
     }
 
     /// Mixes every byte of region `r` into the checksum, word by word.

@@ -69,6 +69,10 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
         let r = u.choose(&cfg.regalloc_algorithms)?.clone();
         settings.push(("regalloc_algorithm".to_string(), r));
     }
+    for name in &cfg.bool_settings {
+        let v = if u.ratio(1, 2)? { "true" } else { "false" };
+        settings.push((name.clone(), v.to_string()));
+    }
     let sigs = plan.funcs.iter().map(|f| f.signature()).collect::<Vec<_>>();
     let wide = sigs
         .iter()
@@ -81,6 +85,7 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
     }
     // x86_64's tail calls assert that frame pointers are kept (a documented requirement).
     if plan.tail.iter().any(Option::is_some) {
+        settings.retain(|(k, _)| k != "preserve_frame_pointers");
         settings.push(("preserve_frame_pointers".to_string(), "true".to_string()));
     }
     // Returns beyond the registers need an implicit return area (`winch` has one return
