@@ -21,25 +21,14 @@ impl FuncGen<'_, '_> {
             }
             let nested = depth < self.cfg.max_depth;
             let can_call = self.cfg.calls && self.calls_left > 0 && !self.callable().is_empty();
+            let w = |on: bool, w: u32| if on { w } else { 0 };
             let weights = [
-                12,                           // instruction
-                if can_call { 3 } else { 0 }, // call
-                1,                            // observe
-                if nested && self.blocks_left >= 3 {
-                    2
-                } else {
-                    0
-                }, // if
-                if nested && self.cfg.br_table && self.blocks_left >= 4 {
-                    1
-                } else {
-                    0
-                },
-                if nested && self.cfg.loops && self.blocks_left >= 2 {
-                    2
-                } else {
-                    0
-                },
+                12,                                                         // instruction
+                w(can_call, 3),                                             // call
+                1,                                                          // observe
+                w(nested && self.blocks_left >= 3, 2),                      // if/else
+                w(nested && self.cfg.br_table && self.blocks_left >= 4, 1), // switch
+                w(nested && self.cfg.loops && self.blocks_left >= 2, 2),    // loop
             ];
             match weighted(self.u, &weights)? {
                 0 => self.instruction()?,

@@ -1,7 +1,7 @@
 //! Run-line inputs: values that sit on the edges (0, ±1, min, max, powers of two, NaN, ±inf,
 //! subnormals, conversion boundaries) more often than chance would put them there.
 
-use super::body::{float_bits32, float_bits64, int_bits};
+use super::values::{float_bits32, float_bits64, int_bits};
 use super::weighted;
 use crate::case::{Expect, RunLine};
 use crate::value::Val;

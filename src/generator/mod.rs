@@ -3,7 +3,8 @@
 //! ```text
 //!  bytes ──► plan (signatures, conventions, call graph)      signature.rs
 //!        ──► bodies, callees first (cost known to callers)   body.rs control.rs calls.rs
-//!                                                            memory.rs observe.rs ops.rs
+//!                                                            arith.rs values.rs memory.rs
+//!                                                            observe.rs ops.rs
 //!        ──► run lines with edge-case inputs                 inputs.rs
 //!        ──► TestCase (round-tripped through its text)
 //! ```
@@ -16,6 +17,7 @@
 //! The same bytes give the same case, byte for byte; when the bytes run out, `Unstructured`
 //! answers with its defaults and the case is still complete and valid.
 
+pub mod arith;
 pub mod body;
 pub mod calls;
 pub mod config;
@@ -27,6 +29,7 @@ pub mod observe;
 pub mod ops;
 pub mod signature;
 pub mod stats;
+pub mod values;
 
 pub use config::Config;
 
