@@ -305,6 +305,53 @@ fn running_out_of_bytes_still_gives_a_valid_case() {
     assert_eq!(report.verdict, Verdict::Agree, "{}\n{case}", report.bucket);
 }
 
+/// Small bounds are respected, and switched-off features do not appear.
+#[test]
+fn knobs_bound_the_output() {
+    let cfg = Config {
+        max_functions: 2,
+        max_params: 3,
+        max_entry_params: 0,
+        max_returns: 1,
+        types: vec!["i32".into(), "i64".into()],
+        sarg: false,
+        pointer_params: false,
+        br_table: false,
+        loops: false,
+        call_indirect: false,
+        non_colocated_calls: false,
+        return_call: false,
+        int_division: false,
+        max_stack_slots: 0,
+        ..Config::default()
+    };
+    for seed in 0..60 {
+        let case = generator::from_seed(seed, &cfg);
+        stats::verify(&case).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let ft = features(&case);
+        assert!(case.functions.len() <= 2, "seed {seed}");
+        for f in &case.functions {
+            assert!(f.signature.params.len() <= 3 && f.signature.returns.len() <= 1);
+        }
+        assert!(case.function("main").unwrap().signature.params.is_empty());
+        assert!(!ft.sarg && !ft.pointer_params && !ft.br_table && !ft.loops && !ft.floats);
+        assert!(!ft.i128, "seed {seed}");
+        assert!(
+            ft.call_kinds.iter().all(|k| *k == "call colocated"),
+            "seed {seed}"
+        );
+        let text = case.to_text();
+        assert!(!text.contains("div") && !text.contains("rem") && !text.contains("explicit_slot"));
+    }
+    let solo = Config {
+        calls: false,
+        ..Config::default()
+    };
+    for seed in 0..20 {
+        assert_eq!(generator::from_seed(seed, &solo).functions.len(), 1);
+    }
+}
+
 #[test]
 fn entry_takes_scalars_only() {
     let cfg = Config::default();

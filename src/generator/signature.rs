@@ -116,7 +116,7 @@ pub fn plan(u: &mut Unstructured, cfg: &Config) -> Result<Plan> {
     for j in 0..n {
         // A `tail` function without a tail callee yet may hand its frame to this one: copy its
         // returns so the `return_call` type-checks.
-        let tail_caller = if cfg.return_call && j > 0 && u.ratio(1, 3)? {
+        let tail_caller = if cfg.return_call && cfg.max_params > 0 && j > 0 && u.ratio(1, 3)? {
             let open: Vec<usize> = (0..j)
                 // The callee inherits the returns, and must have one to carry the checksum.
                 .filter(|&i| {
@@ -253,7 +253,8 @@ fn return_list(u: &mut Unstructured, cfg: &Config) -> Result<Vec<(Type, Argument
         0 => 1,
         1 => u.int_in_range(2..=cfg.max_returns.clamp(2, 3))?,
         _ => u.int_in_range(cfg.max_returns.min(3)..=cfg.max_returns)?,
-    };
+    }
+    .min(cfg.max_returns);
     let ints: Vec<Type> = cfg.types().into_iter().filter(|t| t.is_int()).collect();
     let mut out = Vec::with_capacity(n);
     // The checksum travels in the widest integer return: make that wide more often than not.
