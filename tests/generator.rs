@@ -211,6 +211,14 @@ fn consecutive_seeds_verify_and_agree() {
         if !matches!(report.verdict, Verdict::Agree | Verdict::Unsupported) {
             bad.push(format!("seed {seed}: {}", report.bucket));
         }
+        // Generated code never traps: every engine that ran returned values.
+        let traps = report.runs.iter().flat_map(|r| &r.outcomes);
+        if let Some(o) = traps
+            .into_iter()
+            .find(|o| matches!(o, Outcome::Trap { .. }))
+        {
+            bad.push(format!("seed {seed}: {o}"));
+        }
     }
     assert!(bad.is_empty(), "{bad:#?}");
 }
