@@ -54,7 +54,7 @@ pub fn promote(
         out.runs = case.runs.clone();
     }
     out.set_directive(keys::EXPECT, report.bucket.clone());
-    if let Some(k) = known.matching(&report.bucket) {
+    if let Some(k) = known.classify(&report.bucket, &case.to_text()) {
         out.set_directive(keys::KNOWN, k.id.clone());
     }
     std::fs::create_dir_all(dir)?;

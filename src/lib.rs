@@ -24,6 +24,8 @@ pub mod campaign;
 pub mod case;
 pub mod corpus;
 pub mod engine;
+pub mod fuzzing;
+pub mod generator;
 pub mod harness;
 pub mod import;
 pub mod known;

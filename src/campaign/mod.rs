@@ -251,8 +251,3 @@ fn write_summary(out: &Path, stats: &Stats, store: &FindingStore, next_seed: u64
         serde_json::to_string_pretty(&s)?.as_bytes(),
     )
 }
-
-/// True when the verdict counts as a finding that is not known.
-pub fn is_new_finding(report: &Report, store: &FindingStore) -> bool {
-    report.verdict.is_finding() && store.known().matching(&report.bucket).is_none()
-}

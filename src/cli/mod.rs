@@ -3,7 +3,10 @@
 //! Exit codes are part of the interface: 0 when all engines agree (or a command succeeded), 1 on a
 //! finding or regression, 2 on bad input (malformed file, unknown target, missing tool).
 
+mod bench;
 mod corpus;
+mod fuzz;
+mod r#gen;
 mod import;
 mod reduce;
 mod replay;
@@ -30,6 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: a fuzzing campaign with a progress bar and a summary.
+    Fuzz(fuzz::Args),
     /// Run one .clif case on all engines and print the verdict.
     Run(run::Args),
     /// Replay a regression corpus; fails on any changed verdict.
@@ -43,6 +48,10 @@ enum Command {
     Import(import::Args),
     /// Shrink a finding to a small reproducer with the same bucket.
     Reduce(reduce::Args),
+    /// Generate a random case (or, with --stats N, measure what N cases contain).
+    Gen(r#gen::Args),
+    /// Throughput per engine, alone and together (use a release build).
+    Bench(bench::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
     #[command(hide = true)]
     Worker,
@@ -51,12 +60,15 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Fuzz(a) => fuzz::main(a),
+        Command::Bench(a) => bench::main(a),
         Command::Run(a) => run::main(a),
         Command::Replay(a) => replay::main(a),
         Command::Import(a) => import::main(a),
         Command::Corpus(c) => corpus::main(c),
         Command::Report(a) => report::main(a),
         Command::Reduce(a) => reduce::main(a),
+        Command::Gen(a) => r#gen::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {
