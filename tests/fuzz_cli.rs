@@ -49,7 +49,7 @@ fn far_memory_campaign_files_the_jit_relocation_bug_under_one_bucket() {
 #[test]
 fn ctrl_c_ends_the_campaign_cleanly_and_resume_continues() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = bin()
+    let child = bin()
         .args(["fuzz", "--time", "120s", "--jobs", "2", "--quiet", "--out"])
         .arg(dir.path())
         .stdout(Stdio::piped())
