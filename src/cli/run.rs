@@ -76,6 +76,12 @@ pub fn print_report(report: &Report, known: &KnownBuckets, case_text: &str) {
             .collect();
         println!("{}", cells.join("  ").trim_end());
     }
+    let times: Vec<String> = labels
+        .iter()
+        .zip(&report.engine_micros)
+        .map(|(l, us)| format!("{l} {:.1} ms", *us as f64 / 1e3))
+        .collect();
+    println!("time: {}", times.join(", "));
     print!("verdict: {}", report.verdict);
     if report.verdict.is_finding() {
         print!("  bucket: {}", report.bucket);

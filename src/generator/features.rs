@@ -94,6 +94,30 @@ pub fn features(case: &TestCase) -> Features {
 }
 
 impl Features {
+    /// The feature names this case has, for seed corpora and tables.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = [
+            ("stack_args", self.stack_args),
+            ("stack_returns", self.stack_returns),
+            ("multi_returns", self.multi_returns),
+            ("sarg", self.sarg),
+            ("sarg_read_write", self.sarg_read_write),
+            ("pointer_params", self.pointer_params),
+            ("i128", self.i128),
+            ("floats", self.floats),
+            ("br_table", self.br_table),
+            ("loops", self.loops),
+            ("tail_calls_from_tail", self.tail_calls_from_tail),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| n.to_string())
+        .collect();
+        v.extend(self.call_kinds.iter().map(|k| format!("call_{k}")));
+        v.extend(self.conventions.iter().map(|c| format!("conv_{c}")));
+        v
+    }
+
     fn note_type(&mut self, ty: cranelift_codegen::ir::Type) {
         self.i128 |= ty == types::I128;
         self.floats |= ty.is_float();

@@ -137,13 +137,19 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
 ///
 /// Panics if `cfg` is invalid (check with [`Config::validate`] first).
 pub fn from_seed(seed: u64, cfg: &Config) -> TestCase {
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-    let mut bytes = vec![0u8; SEED_BYTES];
-    rng.fill_bytes(&mut bytes);
+    let bytes = seed_bytes(seed);
     let mut u = Unstructured::new(&bytes);
     let mut case = generate(&mut u, cfg).expect("invalid generator config");
     case.set_directive(SEED_DIRECTIVE, seed.to_string());
     case
+}
+
+/// The bytes [`from_seed`] generates from: also a libFuzzer input that yields the same case.
+pub fn seed_bytes(seed: u64) -> Vec<u8> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let mut bytes = vec![0u8; SEED_BYTES];
+    rng.fill_bytes(&mut bytes);
+    bytes
 }
 
 /// An index into `weights`, drawn with probability proportional to its weight.
