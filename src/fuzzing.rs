@@ -12,6 +12,7 @@
 use crate::case::TestCase;
 use crate::engine::{self, EngineKind, EngineSpec, JitMemory, RunOptions};
 use crate::generator::{self, Config};
+use crate::harness::Plan;
 use crate::known::KnownBuckets;
 use crate::oracle::Report;
 use crate::outcome::Outcome;
@@ -45,9 +46,12 @@ impl<'a> Arbitrary<'a> for AnyTargetCase {
     }
 }
 
+/// Prints the case with the `jit_relocs` plan as directives, so the `.clif` replays alone.
 impl fmt::Debug for AnyTargetCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_text())
+        let mut case = self.0.clone();
+        relocs_plan(&case).record(&mut case);
+        f.write_str(&case.to_text())
     }
 }
 
@@ -81,14 +85,17 @@ pub fn run_in_process(case: &TestCase, engines: &[EngineSpec], opts: &RunOptions
     Report::judge(case, engines, &outcomes)
 }
 
-/// Aborts with the case and report when `report` is a finding worth a libFuzzer crash.
-pub fn abort_on_finding(case: &TestCase, report: &Report) {
+/// Aborts with the case and report when `report` is a finding worth a libFuzzer crash. The
+/// printed case carries `plan` as directives, so it replays with `clif-diff run` alone.
+pub fn abort_on_finding(case: &TestCase, plan: &Plan, report: &Report) {
     if !report.verdict.is_finding() {
         return;
     }
     if !report_known() && known().classify(&report.bucket, &case.to_text()).is_some() {
         return;
     }
+    let mut case = case.clone();
+    plan.record(&mut case);
     eprintln!("clif-diff finding: {}\n{}", report.bucket, case.to_text());
     eprintln!(
         "{}",
@@ -99,31 +106,35 @@ pub fn abort_on_finding(case: &TestCase, report: &Report) {
 
 /// The `differential` target: all three engines on a host case.
 pub fn differential(case: &HostCase) {
-    let engines: Vec<EngineSpec> = EngineKind::ALL
-        .iter()
-        .map(|k| EngineSpec::plain(*k))
-        .collect();
-    let report = run_in_process(&case.0, &engines, &RunOptions::default());
-    abort_on_finding(&case.0, &report);
+    let plan = Plan::default();
+    let report = run_in_process(&case.0, &plan.engines, &plan.opts);
+    abort_on_finding(&case.0, &plan, &report);
 }
 
 /// The `jit_relocs` target: the JIT with the `far` memory provider. On the host it runs and is
 /// compared with the interpreter; on foreign targets it is compiled and finalized only, so any
 /// relocation panic (the class of wasmtime#8852) shows without foreign hardware.
 pub fn jit_relocs(case: &AnyTargetCase) {
-    let opts = RunOptions {
-        jit_memory: JitMemory::Far,
-        ..RunOptions::default()
-    };
-    let host = crate::target::case_arch(&case.0).is_ok_and(|a| a == Arch::host());
-    let engines: Vec<EngineSpec> = if host {
-        vec![
-            EngineSpec::plain(EngineKind::Interp),
-            EngineSpec::plain(EngineKind::Jit),
-        ]
-    } else {
-        vec![EngineSpec::plain(EngineKind::Jit)]
-    };
-    let report = run_in_process(&case.0, &engines, &opts);
-    abort_on_finding(&case.0, &report);
+    let plan = relocs_plan(&case.0);
+    let report = run_in_process(&case.0, &plan.engines, &plan.opts);
+    abort_on_finding(&case.0, &plan, &report);
+}
+
+/// `far` JIT memory; interpreter and JIT on the host, the JIT alone (finalize only) elsewhere.
+fn relocs_plan(case: &TestCase) -> Plan {
+    let host = crate::target::case_arch(case).is_ok_and(|a| a == Arch::host());
+    Plan {
+        engines: if host {
+            vec![
+                EngineSpec::plain(EngineKind::Interp),
+                EngineSpec::plain(EngineKind::Jit),
+            ]
+        } else {
+            vec![EngineSpec::plain(EngineKind::Jit)]
+        },
+        opts: RunOptions {
+            jit_memory: JitMemory::Far,
+            ..RunOptions::default()
+        },
+    }
 }
