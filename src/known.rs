@@ -20,7 +20,7 @@ pub enum KnownKind {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Known {
     pub id: String,
-    /// Bucket, exact or with a trailing `*` as a prefix pattern.
+    /// Bucket, exact or a pattern in which `*` stands for any text (`error:*:compile:Too_many*`).
     pub bucket: String,
     pub kind: KnownKind,
     pub reason: String,
@@ -55,13 +55,28 @@ impl KnownBuckets {
     }
 
     pub fn matching(&self, bucket: &str) -> Option<&Known> {
-        self.entries
-            .iter()
-            .find(|k| match k.bucket.strip_suffix('*') {
-                Some(prefix) => bucket.starts_with(prefix),
-                None => bucket == k.bucket,
-            })
+        self.entries.iter().find(|k| glob_match(&k.bucket, bucket))
     }
+}
+
+/// `*` matches any run of characters (including none); everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let tail: Vec<&str> = parts.collect();
+    let Some((last, middle)) = tail.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// `corpus/known-bugs.toml` next to the crate (or `$CLIF_DIFF_KNOWN`).
@@ -85,5 +100,19 @@ mod tests {
             assert!(k.matching(e.bucket.trim_end_matches('*')).is_some());
         }
         assert!(k.matching("agree").is_none());
+    }
+
+    #[test]
+    fn patterns_match_anywhere() {
+        assert!(glob_match("a*", "abc"));
+        assert!(glob_match(
+            "error:*:compile:X*",
+            "error:object[opt_level=none]:compile:X_y"
+        ));
+        assert!(!glob_match("error:*:compile:X*", "error:object:link:X_y"));
+        assert!(glob_match("*:SIGSEGV", "crash:object:SIGSEGV"));
+        assert!(!glob_match("ab*ba", "aba"));
+        assert!(glob_match("abc", "abc"));
+        assert!(!glob_match("abc", "abcd"));
     }
 }

@@ -21,6 +21,9 @@ pub struct Toolchain {
 
 impl Toolchain {
     /// The toolchain for `arch`, or an error naming the missing tool and its Debian package.
+    ///
+    /// Foreign tools can be renamed with `CLIF_DIFF_CC_<ARCH>` and `CLIF_DIFF_QEMU_<ARCH>`
+    /// (e.g. `CLIF_DIFF_QEMU_S390X=qemu-s390x-static`); the host compiler follows `CC`.
     pub fn for_arch(arch: Arch) -> Result<Toolchain> {
         let tc = if arch == Arch::host() {
             Toolchain {
@@ -36,10 +39,14 @@ impl Toolchain {
                 Arch::Riscv64 => ("riscv64-linux-gnu-gcc", "qemu-riscv64"),
                 Arch::S390x => ("s390x-linux-gnu-gcc", "qemu-s390x"),
             };
+            let env = |what: &str, default: &str| {
+                let key = format!("CLIF_DIFF_{what}_{}", arch.name().to_uppercase());
+                std::env::var(key).unwrap_or_else(|_| default.to_string())
+            };
             Toolchain {
                 arch,
-                cc: gcc.into(),
-                runner: Some(qemu.into()),
+                cc: env("CC", gcc),
+                runner: Some(env("QEMU", qemu)),
                 static_link: true,
             }
         };
@@ -62,7 +69,10 @@ impl Toolchain {
         if let Some(r) = &self.runner
             && find_in_path(r).is_none()
         {
-            bail!("`{r}` not found (install Debian package `qemu-user`)");
+            bail!(
+                "emulator `{r}` for {} not found (install Debian package `qemu-user`)",
+                self.arch.name()
+            );
         }
         Ok(())
     }

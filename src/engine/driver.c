@@ -8,7 +8,8 @@
  *
  * and the driver answers on stdout with `S <run>` before the call and `R <run> <hex rets>` after
  * it. A fault is answered with `T <run> <signo> <func index or -1> <offset>` from the signal
- * handler, which then exits: the harness re-runs the remaining lines in a new process.
+ * handler, which then exits: the harness re-runs the remaining lines in a new process. On s390x
+ * the reported PC of SIGILL/SIGFPE is already moved back onto the trap site.
  * The driver is target-neutral C: the same source serves the host and every cross target. */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -53,6 +54,11 @@ static void put_num(char **p, long long v) {
 static void on_fault(int signo, siginfo_t *info, void *ctx) {
     (void)info;
     uintptr_t pc = fault_pc(ctx);
+#if defined(__s390x__)
+    /* s390x delivers SIGILL/SIGFPE with the PSW after the instruction, and Cranelift records
+     * such trap sites at the instruction's last byte; memory faults point at the instruction. */
+    if (signo == SIGILL || signo == SIGFPE) pc -= 1;
+#endif
     uintptr_t nfuncs = clif_diff_table[0];
     long best = -1;
     uintptr_t best_start = 0;

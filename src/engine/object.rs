@@ -10,7 +10,7 @@ use super::program::{CodeInfo, Defined, Program, SLOT, trap_at};
 use super::{EngineSpec, RunOptions, catch, report_all};
 use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase};
-use crate::target::{Arch, build_isa, case_arch};
+use crate::target::{build_isa, case_arch};
 use crate::toolchain::{Toolchain, scratch_dir};
 use crate::value::Val;
 use cranelift_codegen::ir::Signature;
@@ -271,8 +271,15 @@ impl Linked {
         }
         let status = child.wait();
         let _ = writer.join();
-        if done < calls.len() {
-            let i = current.unwrap_or(done);
+        // Blame a call only when the process died inside it (after its `S`), or when it made no
+        // progress at all; a fault already reported by the driver (`T`) ends the process on
+        // purpose, and the calls after it simply go to the next process.
+        let blame = match current {
+            Some(i) => Some(i),
+            None if done == 0 => Some(0),
+            None => None,
+        };
+        if let Some(i) = blame.filter(|&i| i < calls.len()) {
             let outcome = if timed_out {
                 Outcome::Timeout {
                     limit: format!("{} ms", opts.timeout_ms),
@@ -333,8 +340,7 @@ impl Linked {
         };
         let info = usize::try_from(func).ok().and_then(|f| self.code.get(f));
         if let Some(info) = info {
-            let s390x = self.toolchain.arch == Arch::S390x;
-            if let Some(code) = trap_at(off, &[(0, info)], s390x) {
+            if let Some(code) = trap_at(off, &[(0, info)]) {
                 return Outcome::Trap {
                     code: code.to_string(),
                 };
