@@ -339,12 +339,10 @@ impl Linked {
             }
         };
         let info = usize::try_from(func).ok().and_then(|f| self.code.get(f));
-        if let Some(info) = info {
-            if let Some(code) = trap_at(off, &[(0, info)]) {
-                return Outcome::Trap {
-                    code: code.to_string(),
-                };
-            }
+        if let Some(code) = info.and_then(|i| trap_at(off, &[(0, i)])) {
+            return Outcome::Trap {
+                code: code.to_string(),
+            };
         }
         Outcome::Crash {
             signal: super::native::signal_name(signo),
