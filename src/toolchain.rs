@@ -6,7 +6,15 @@ use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+static LINKS: AtomicU64 = AtomicU64::new(0);
+
+/// Links attempted by this process so far (how batching is observed and measured).
+pub fn link_count() -> u64 {
+    LINKS.load(Ordering::Relaxed)
+}
 
 #[derive(Clone, Debug)]
 pub struct Toolchain {
@@ -107,6 +115,7 @@ impl Toolchain {
 
     /// Links `objects` into an executable at `out`; the error text is the linker's stderr.
     pub fn link(&self, objects: &[&Path], out: &Path) -> Result<(), String> {
+        LINKS.fetch_add(1, Ordering::Relaxed);
         let mut cmd = Command::new(&self.cc);
         cmd.arg("-o").arg(out);
         for o in objects {

@@ -23,6 +23,8 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use super::batch::{batch_key, run_batch, run_batch_with};
+
 pub fn run(
     case: &TestCase,
     spec: &EngineSpec,
