@@ -3,6 +3,7 @@
 
 use clif_diff::case::TestCase;
 use clif_diff::engine::batch::run_batch;
+use clif_diff::engine::object::program_starts;
 use clif_diff::engine::{EngineKind, EngineSpec, RunOptions};
 use clif_diff::oracle::same_outcome;
 use clif_diff::outcome::{Outcome, Phase};
@@ -84,6 +85,33 @@ fn one_link_serves_a_batch_and_failures_are_bisected_out() {
         assert_eq!(returned(&runs[0]), Some(3 * k));
         assert_eq!(returned(&runs[1]), Some(-k));
     }
+
+    // Traps are answered by the running program; only a crash costs a new process.
+    let traps = TestCase::parse(
+        "test run\ntarget x86_64\n\nfunction %d(i64, i64) -> i64 {\nblock0(v0: i64, v1: i64):\n    \
+         v2 = sdiv v0, v1\n    return v2\n}\n; run: %d(6, 0) == 0\n; run: %d(6, 3) == 2\n\
+         ; run: %d(0x8000000000000000, -1) == 0\n; run: %d(-6, 3) == -2\n",
+    )
+    .unwrap();
+    let crash = segfault("x86_64");
+    let before = program_starts();
+    let out = run_batch(&[&traps, &crash, &good[0]], &object(), &opts);
+    let trap = |o: &Outcome| match o {
+        Outcome::Trap { code } => code.clone(),
+        other => panic!("expected a trap, got {other}"),
+    };
+    assert_eq!(trap(&out[0][0]), "int_divz");
+    assert_eq!(returned(&out[0][1]), Some(2));
+    assert_eq!(trap(&out[0][2]), "int_ovf");
+    assert_eq!(returned(&out[0][3]), Some(-2));
+    assert!(matches!(out[1][0], Outcome::Crash { .. }));
+    assert!(matches!(out[1][1], Outcome::Crash { .. }));
+    assert_eq!(returned(&out[2][0]), Some(3));
+    assert_eq!(
+        program_starts() - before,
+        3,
+        "one start, plus one after each crash"
+    );
 
     // One unlinkable case among eight: it gets its link error, the others their values, and
     // bisection needs far fewer links than one per case.

@@ -3,6 +3,7 @@
 //! Exit codes are part of the interface: 0 when all engines agree (or a command succeeded), 1 on a
 //! finding or regression, 2 on bad input (malformed file, unknown target, missing tool).
 
+mod bench;
 mod replay;
 mod run;
 
@@ -30,6 +31,8 @@ enum Command {
     Run(run::Args),
     /// Replay a regression corpus; fails on any changed verdict.
     Replay(replay::Args),
+    /// Object-path cost per case: one link per case against batches.
+    BenchObject(bench::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
     #[command(hide = true)]
     Worker,
@@ -40,6 +43,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(a) => run::main(a),
         Command::Replay(a) => replay::main(a),
+        Command::BenchObject(a) => bench::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {

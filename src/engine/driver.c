@@ -8,10 +8,14 @@
  *
  * and the driver answers on stdout with `S <run>` before the call and `R <run> <hex rets>` after
  * it. A fault is answered with `T <run> <signo> <func index or -1> <offset>` from the signal
- * handler, which then exits: the harness re-runs the remaining lines in a new process. On s390x
- * the reported PC of SIGILL/SIGFPE is already moved back onto the trap site.
+ * handler, which then jumps back to the request loop and goes on with the next line: a Cranelift
+ * trap leaves nothing behind worth keeping (as in wasmtime, the trapping frames are simply
+ * abandoned). Whether the fault was a trap is for the harness to decide, from its trap tables;
+ * when it was not, the harness kills this process and re-runs the remaining lines in a new one.
+ * On s390x the reported PC of SIGILL/SIGFPE is already moved back onto the trap site.
  * The driver is target-neutral C: the same source serves the host and every cross target. */
 #define _GNU_SOURCE
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +28,8 @@ extern const uintptr_t clif_diff_table[];
 typedef void (*tramp_t)(const unsigned char *args, unsigned char *rets);
 
 static volatile long current_run = -1;
+static sigjmp_buf recover;
+static volatile sig_atomic_t in_call = 0;
 static unsigned char alt_stack[1 << 16];
 
 static uintptr_t fault_pc(void *ctx) {
@@ -77,6 +83,10 @@ static void on_fault(int signo, siginfo_t *info, void *ctx) {
     put_num(&p, best); *p++ = ' ';
     put_num(&p, best < 0 ? 0 : (long long)(pc - best_start)); *p++ = '\n';
     (void)!write(1, buf, (size_t)(p - buf));
+    if (in_call) {
+        in_call = 0;
+        siglongjmp(recover, 1);
+    }
     _exit(70);
 }
 
@@ -122,7 +132,11 @@ int main(void) {
         printf("S %ld\n", run);
         fflush(stdout);
         tramp_t f = (tramp_t)clif_diff_table[2 + nfuncs + (uintptr_t)tramp];
+        /* sigsetjmp(.., 1) also restores the signal mask the handler ran with. */
+        if (sigsetjmp(recover, 1) != 0) continue;
+        in_call = 1;
         f(args, rets);
+        in_call = 0;
         printf("R %ld ", run);
         for (long i = 0; i < rets_len; i++) printf("%02x", rets[i]);
         printf("\n");

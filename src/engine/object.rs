@@ -3,8 +3,9 @@
 //! One object file holds one or more cases (a *batch*; each case's symbols carry their own prefix)
 //! and a table of function addresses that the target-neutral C driver (`driver.c`) uses to call
 //! trampolines and to attribute faults. The program reads call requests on stdin and answers on
-//! stdout; when it dies on a run line, the remaining lines are replayed in a fresh process, so one
-//! crash costs one run line, not the batch, and never a relink.
+//! stdout. A Cranelift trap is answered and the same process goes on; when the program crashes
+//! (a fault that is no trap site), hangs or dies, the remaining lines are replayed in a fresh
+//! process, so one crash costs one run line, not the batch, and never a relink.
 
 use super::program::{CodeInfo, Defined, Program, SLOT, trap_at};
 use super::{EngineSpec, RunOptions, catch, report_all};
@@ -38,6 +39,13 @@ pub fn run(
     };
     let calls: Vec<Call> = runs.map(|i| linked.call(0, case, i)).collect();
     linked.execute(&calls, opts, &mut |c, o| report(c.run, o));
+}
+
+static PROGRAM_STARTS: AtomicU64 = AtomicU64::new(0);
+
+/// Linked programs started by this process so far (traps do not cost one; crashes do).
+pub fn program_starts() -> u64 {
+    PROGRAM_STARTS.load(Ordering::Relaxed)
 }
 
 /// One run line of one case of the batch.
@@ -201,6 +209,7 @@ impl Linked {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         limit_child(&mut cmd, self.toolchain.runner.is_none());
+        PROGRAM_STARTS.fetch_add(1, Ordering::Relaxed);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -234,6 +243,7 @@ impl Linked {
         let mut current: Option<usize> = None;
         let mut done = 0;
         let mut timed_out = false;
+        let mut crashed = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -254,9 +264,17 @@ impl Linked {
                         }
                         ("T", Some(i)) if i < calls.len() => {
                             let nums: Vec<i64> = parts.filter_map(|s| s.parse().ok()).collect();
-                            report(&calls[i], self.fault(&nums));
+                            let outcome = self.fault(&nums);
+                            let trapped = matches!(outcome, Outcome::Trap { .. });
+                            report(&calls[i], outcome);
                             done = i + 1;
                             current = None;
+                            // After a clean trap the driver carries on; after any other fault
+                            // its state is suspect, so the rest goes to a fresh process.
+                            if !trapped {
+                                crashed = true;
+                                break;
+                            }
                         }
                         _ => {}
                     }
@@ -268,7 +286,7 @@ impl Linked {
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        if timed_out {
+        if timed_out || crashed {
             let _ = child.kill();
         }
         let status = child.wait();
