@@ -19,6 +19,7 @@
 //! * [`replay`]: the regression corpus, each file carrying its expected bucket.
 
 pub mod case;
+pub mod cinterop;
 pub mod engine;
 pub mod harness;
 pub mod known;

@@ -3,6 +3,7 @@
 //! Exit codes are part of the interface: 0 when all engines agree (or a command succeeded), 1 on a
 //! finding or regression, 2 on bad input (malformed file, unknown target, missing tool).
 
+mod abi;
 mod bench;
 mod replay;
 mod run;
@@ -31,6 +32,8 @@ enum Command {
     Run(run::Args),
     /// Replay a regression corpus; fails on any changed verdict.
     Replay(replay::Args),
+    /// C interop: random System V signatures, Cranelift against `cc`, in both directions.
+    Abi(abi::Args),
     /// Object-path cost per case: one link per case against batches.
     BenchObject(bench::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
@@ -44,6 +47,7 @@ pub fn main() -> i32 {
         Command::Run(a) => run::main(a),
         Command::Replay(a) => replay::main(a),
         Command::BenchObject(a) => bench::main(a),
+        Command::Abi(a) => abi::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {
