@@ -73,29 +73,61 @@ fn the_regression_signatures_keep_their_buckets() {
 }
 
 #[test]
-fn the_known_divergence_is_seen_in_both_directions() {
-    let (code, rows) = abi_json(&["--sig", "(i64, i64, i64, i64, i64, i128, i64) -> i64"]);
-    assert_eq!(code, Some(0), "a known bug is not a new finding");
-    let m = rows[0]["outcome"]["mismatches"].as_array().unwrap();
-    for dir in ["c->clif", "clif->c"] {
-        assert!(
-            m.iter()
-                .any(|m| m["direction"] == dir && m["item"] == "arg 6 (i64)"),
-            "{dir}: {m:?}"
-        );
+fn the_known_divergences_are_seen_in_both_directions() {
+    for (target, sig, item) in [
+        (
+            "x86_64",
+            "(i64, i64, i64, i64, i64, i128, i64) -> i64",
+            "arg 6 (i64)",
+        ),
+        (
+            "aarch64",
+            "(i64, i64, i64, i64, i64, i64, i64, i128, i64) -> i64",
+            "arg 8 (i64)",
+        ),
+    ] {
+        let (code, rows) = abi_json(&["--target", target, "--sig", sig]);
+        assert_eq!(code, Some(0), "{target}: a known bug is not a new finding");
+        let m = rows[0]["outcome"]["mismatches"].as_array().unwrap();
+        for dir in ["c->clif", "clif->c"] {
+            assert!(
+                m.iter().any(|m| m["direction"] == dir && m["item"] == item),
+                "{target} {dir}: {m:?}"
+            );
+        }
     }
 }
 
 #[test]
-fn random_signatures_agree_or_hit_the_known_divergence() {
-    let (code, rows) = abi_json(&["--cases", "150", "--seed", "42", "--batch", "50"]);
-    assert_eq!(code, Some(0));
-    assert_eq!(rows.len(), 150);
-    let agree = rows
-        .iter()
-        .filter(|r| r["outcome"]["verdict"] == "agree")
-        .count();
-    assert!(agree > 120, "{agree} of 150 agree");
+fn aarch64_under_qemu_checks_and_names_arguments_too() {
+    let sig = "(i8, i128, f32, i64, f64) -> f64, f64";
+    let (code, rows) = abi_json(&["--target", "aarch64", "--sig", sig]);
+    assert_eq!(code, Some(0), "{rows:?}");
+    assert_eq!(rows[0]["outcome"]["verdict"], "agree");
+    let (code, rows) = abi_json(&["--target", "aarch64", "--sig", sig, "--fault-c-arg", "1"]);
+    assert_eq!(code, Some(1));
+    let m = rows[0]["outcome"]["mismatches"].as_array().unwrap();
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0]["item"], "arg 1 (i128)");
+    // Signatures outside AAPCS64's C-expressible domain are refused as bad input.
+    let out = abi(&["--target", "aarch64", "--sig", "(i8 sext)"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn random_signatures_agree_or_hit_a_known_divergence() {
+    for target in ["x86_64", "aarch64"] {
+        let (code, rows) = abi_json(&[
+            "--target", target, "--cases", "120", "--seed", "42", "--batch", "60",
+        ]);
+        assert_eq!(code, Some(0), "{target}: no new finding");
+        assert_eq!(rows.len(), 120);
+        let agree = rows
+            .iter()
+            .filter(|r| r["outcome"]["verdict"] == "agree")
+            .count();
+        assert!(agree > 100, "{target}: {agree} of 120 agree");
+    }
 }
 
 #[test]

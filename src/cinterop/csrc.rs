@@ -10,14 +10,15 @@
 //! M <case> <c->clif|clif->c> <item> <expected> <got>      (tab-separated)
 //! ```
 //!
-//! Narrow integers with `uext`/`sext` are declared with their promoted 32-bit type wherever C
-//! reads them from a register (callee parameters, results the caller receives), so that the
-//! extension itself is checked, not only the low bits; x86-64 compilers extend such values to
-//! 32 bits and rely on it.
+//! Narrow integers with `uext`/`sext` (x86-64 only) are declared with their promoted 32-bit type
+//! wherever C reads them from a register (callee parameters, results the caller receives), so
+//! that the extension itself is checked, not only the low bits; x86-64 compilers extend such
+//! values to 32 bits and rely on it.
 
 use super::clif::{c_callee_symbol, callee_symbol, caller_symbol};
 use super::record::{self, what};
 use super::sig::{AbiCase, Ext, Param, Scalar, Value};
+use crate::target::Arch;
 use std::fmt::Write;
 
 /// Test-only faults of the C side, to prove that mismatches are seen and named.
@@ -166,10 +167,10 @@ fn ret_name(j: usize, s: Scalar, e: Ext) -> String {
 }
 
 /// The C source for a batch of cases, `k` being each case's index in `cases`.
-pub fn source(cases: &[AbiCase], faults: CFaults) -> String {
+pub fn source(cases: &[AbiCase], faults: CFaults, arch: Arch) -> String {
     let mut out = String::from(PRELUDE);
     for (k, case) in cases.iter().enumerate() {
-        case_source(&mut out, k, case, faults);
+        case_source(&mut out, k, case, faults, arch);
     }
     let _ = writeln!(out, "\nstatic void (*const runs[])(void) = {{");
     for k in 0..cases.len() {
@@ -197,7 +198,7 @@ int main(int argc, char **argv) {
     out
 }
 
-fn case_source(out: &mut String, k: usize, case: &AbiCase, faults: CFaults) {
+fn case_source(out: &mut String, k: usize, case: &AbiCase, faults: CFaults, arch: Arch) {
     let sig = &case.sig;
     let _ = writeln!(out, "\n/* case {k}: {} */", sig.text());
     for (i, p) in sig.params.iter().enumerate() {
@@ -210,9 +211,14 @@ fn case_source(out: &mut String, k: usize, case: &AbiCase, faults: CFaults) {
         [] => "void".to_string(),
         [(s, e)] => read_type(*s, *e).to_string(),
         [(s0, e0), (s1, e1)] => {
+            // x86-64 classifies each eightbyte on its own, so each member gets one; on aarch64 a
+            // pair of equal floats is a homogeneous aggregate (one register per member), and
+            // integers fill x0 and x1 only when each has its own 8 bytes.
+            let hfa = arch == Arch::Aarch64 && s0.is_float();
+            let align = if hfa { "" } else { "_Alignas(8) " };
             let _ = writeln!(
                 out,
-                "typedef struct {{ {} r0; _Alignas(8) {} r1; }} r{k};",
+                "typedef struct {{ {} r0; {align}{} r1; }} r{k};",
                 read_type(*s0, *e0),
                 read_type(*s1, *e1)
             );

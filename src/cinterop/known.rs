@@ -6,6 +6,7 @@
 //! random signatures separate new findings from the one already understood.
 
 use super::sig::{AbiSig, Param, Scalar};
+use crate::target::Arch;
 
 /// `i128-leftover-gpr`: an `i128` argument meets exactly one free integer register.
 ///
@@ -37,9 +38,40 @@ pub fn i128_leftover_gpr(sig: &AbiSig) -> bool {
     false
 }
 
-/// The bucket of a known divergence `sig` falls into, if any.
-pub fn divergence(sig: &AbiSig) -> Option<&'static str> {
-    i128_leftover_gpr(sig).then_some("i128-leftover-gpr")
+/// `aarch64-i128-ngrn`: an `i128` argument meets exactly one free integer register (x7).
+///
+/// AAPCS64 rounds the next register number up to even (C.8), finds no pair free, passes the
+/// `i128` on the stack and sets the next register number to 8 (C.11): every later integer
+/// argument goes on the stack too. GCC and LLVM do so. Cranelift 0.135.8 (`aarch64/abi.rs`)
+/// only rounds when a pair is free and never sets it to 8, so the next integer argument goes in
+/// x7 and every later stack argument is shifted.
+pub fn aarch64_i128_ngrn(sig: &AbiSig) -> bool {
+    const GPRS: usize = 8;
+    let mut next = 0;
+    for (i, p) in sig.params.iter().enumerate() {
+        let Param::Scalar(s, _) = p else { continue };
+        match s {
+            Scalar::F32 | Scalar::F64 => {}
+            Scalar::I128 if next + 2 <= GPRS => next = next.next_multiple_of(2) + 2,
+            Scalar::I128 if next + 1 == GPRS => {
+                return sig.params[i + 1..].iter().any(
+                    |q| matches!(q, Param::Scalar(t, _) if !t.is_float() && *t != Scalar::I128),
+                );
+            }
+            Scalar::I128 => {}
+            _ => next += 1,
+        }
+    }
+    false
+}
+
+/// The bucket of a known divergence `sig` falls into on `arch`, if any.
+pub fn divergence(sig: &AbiSig, arch: Arch) -> Option<&'static str> {
+    match arch {
+        Arch::X86_64 => i128_leftover_gpr(sig).then_some("i128-leftover-gpr"),
+        Arch::Aarch64 => aarch64_i128_ngrn(sig).then_some("aarch64-i128-ngrn"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +92,14 @@ mod tests {
         // Nothing after it could use the register.
         assert!(!i128_leftover_gpr(&sig(
             "(i64, i64, i64, i64, i64, i128, f64)"
+        )));
+        assert!(aarch64_i128_ngrn(&sig(
+            "(i64, i64, i64, i64, i64, i64, i64, i128, i64) -> i64"
+        )));
+        // An odd register is skipped while a pair is still free: no divergence.
+        assert!(!aarch64_i128_ngrn(&sig("(i64, i128, i64, i64, i128, i64)")));
+        assert!(aarch64_i128_ngrn(&sig(
+            "(i64, i128, i64, i64, i64, i128, i8)"
         )));
         // Floats and structs use no integer registers.
         assert!(i128_leftover_gpr(&sig(

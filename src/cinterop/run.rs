@@ -59,11 +59,14 @@ pub enum AbiOutcome {
 impl AbiOutcome {
     /// A stable name for grouping findings: the known cause when `sig` has a known divergent
     /// shape, else the first differing item without its index.
-    pub fn bucket(&self, sig: &super::AbiSig) -> String {
+    pub fn bucket(&self, sig: &super::AbiSig, arch: Arch) -> String {
         match self {
             AbiOutcome::Agree { .. } => "agree".into(),
-            AbiOutcome::Mismatch { .. } if super::known::divergence(sig).is_some() => {
-                format!("abi-mismatch:{}", super::known::divergence(sig).unwrap())
+            AbiOutcome::Mismatch { .. } if super::known::divergence(sig, arch).is_some() => {
+                format!(
+                    "abi-mismatch:{}",
+                    super::known::divergence(sig, arch).unwrap()
+                )
             }
             AbiOutcome::Mismatch { mismatches } => {
                 let m = &mismatches[0];
@@ -88,6 +91,8 @@ impl AbiOutcome {
 /// How to build and run interop batches.
 #[derive(Clone, Debug)]
 pub struct AbiOptions {
+    /// x86-64 natively, or aarch64 through the cross gcc and qemu.
+    pub arch: Arch,
     /// Settings applied to the Cranelift side (e.g. `opt_level=none`).
     pub settings: Vec<(String, String)>,
     pub faults: CFaults,
@@ -98,6 +103,7 @@ pub struct AbiOptions {
 impl Default for AbiOptions {
     fn default() -> Self {
         AbiOptions {
+            arch: Arch::X86_64,
             settings: Vec::new(),
             faults: CFaults::default(),
             timeout: Duration::from_secs(10),
@@ -116,7 +122,7 @@ fn isa(opts: &AbiOptions) -> Result<OwnedTargetIsa> {
             .map_err(|e| anyhow!("setting `{k}={v}`: {e}"))?;
     }
     let builder =
-        cranelift_codegen::isa::lookup(Arch::X86_64.linux_triple()).map_err(|e| anyhow!("{e}"))?;
+        cranelift_codegen::isa::lookup(opts.arch.linux_triple()).map_err(|e| anyhow!("{e}"))?;
     Ok(builder.finish(settings::Flags::new(flags))?)
 }
 
@@ -157,15 +163,12 @@ fn trial(isa: &OwnedTargetIsa, case: &AbiCase) -> Option<String> {
 /// Runs the interop test of every case; one outcome per case, in order.
 pub fn run_cases(cases: &[AbiCase], opts: &AbiOptions) -> Result<Vec<AbiOutcome>> {
     crate::panics::install_hook();
-    let toolchain = Toolchain::for_arch(Arch::X86_64)?;
-    if Arch::host() != Arch::X86_64 {
-        bail!("C interop is implemented for x86-64 System V only");
-    }
+    let toolchain = Toolchain::for_arch(opts.arch)?;
     let isa = isa(opts)?;
     let mut outcomes: Vec<Option<AbiOutcome>> = vec![None; cases.len()];
     let mut good = Vec::new();
     for (k, case) in cases.iter().enumerate() {
-        if let Err(e) = case.sig.c_expressible() {
+        if let Err(e) = case.sig.c_expressible(opts.arch) {
             bail!("case {k}: {} is not C-expressible: {e}", case.sig.text());
         }
         match trial(&isa, case) {
@@ -228,12 +231,13 @@ fn build(
     let src = dir.path().join("c.c");
     let exe = dir.path().join("abi");
     std::fs::write(&obj, bytes)?;
-    std::fs::write(&src, csrc::source(cases, opts.faults))?;
-    let out = std::process::Command::new(&toolchain.cc)
-        .args(["-O1", "-w", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .arg(&obj)
+    std::fs::write(&src, csrc::source(cases, opts.faults, opts.arch))?;
+    let mut cc = std::process::Command::new(&toolchain.cc);
+    cc.args(["-O1", "-w", "-o"]).arg(&exe).arg(&src).arg(&obj);
+    if toolchain.static_link {
+        cc.arg("-static");
+    }
+    let out = cc
         .output()
         .with_context(|| format!("running {}", toolchain.cc))?;
     if !out.status.success() {

@@ -7,6 +7,7 @@
 //! sit in separate eightbytes (each is then returned in its own register, as Cranelift returns
 //! multiple values); more results have no C equivalent.
 
+use crate::target::Arch;
 use cranelift_codegen::ir::{self, AbiParam, ArgumentPurpose, types};
 use cranelift_codegen::isa::CallConv;
 use rand::Rng;
@@ -130,22 +131,46 @@ pub struct AbiSig {
 }
 
 impl AbiSig {
-    /// Why C cannot express this signature under x86-64 System V, if it cannot.
-    pub fn c_expressible(&self) -> Result<(), String> {
+    /// Why C cannot express this signature on `arch`'s System V ABI, if it cannot.
+    ///
+    /// x86-64: `sarg(N)` only for N > 16 (smaller structs travel in registers), two results of
+    /// any non-`i128` scalars (a struct of two eightbytes). aarch64 (AAPCS64): no `sarg` (the
+    /// backend refuses it), no `uext`/`sext` (C callers need not extend, so the attributes model
+    /// no C type), and two results only as two integers or two floats of one type (a mixed
+    /// struct is not returned in one register of each class).
+    pub fn c_expressible(&self, arch: Arch) -> Result<(), String> {
         for p in &self.params {
-            if let Param::Struct(n) = p
-                && (*n <= 16 || n % 8 != 0)
-            {
-                return Err(format!(
-                    "sarg({n}): C passes structs of 16 bytes or less in registers, and Cranelift \
-                     needs multiples of 8"
-                ));
+            match (p, arch) {
+                (Param::Struct(n), Arch::X86_64) if *n <= 16 || n % 8 != 0 => {
+                    return Err(format!(
+                        "sarg({n}): C passes structs of 16 bytes or less in registers, and \
+                         Cranelift needs multiples of 8"
+                    ));
+                }
+                (Param::Struct(_), Arch::X86_64) => {}
+                (Param::Struct(_), _) => {
+                    return Err(format!("sarg is not supported on {}", arch.name()));
+                }
+                (Param::Scalar(_, e), Arch::Aarch64) if *e != Ext::None => {
+                    return Err("uext/sext have no C counterpart on aarch64 Linux".into());
+                }
+                (Param::Scalar(..), Arch::X86_64 | Arch::Aarch64) => {}
+                _ => return Err(format!("C interop is not implemented for {}", arch.name())),
             }
+        }
+        if arch == Arch::Aarch64 && self.returns.iter().any(|r| r.1 != Ext::None) {
+            return Err("uext/sext have no C counterpart on aarch64 Linux".into());
         }
         match self.returns.as_slice() {
             [] | [_] => Ok(()),
-            [a, b] if a.0 != Scalar::I128 && b.0 != Scalar::I128 => Ok(()),
-            [..] => Err("C returns at most two eightbytes in registers".into()),
+            [a, b] if a.0 == Scalar::I128 || b.0 == Scalar::I128 => {
+                Err("two results including an i128 do not fit two registers".into())
+            }
+            [_, _] if arch == Arch::X86_64 => Ok(()),
+            [a, b] if !a.0.is_float() && !b.0.is_float() => Ok(()),
+            [a, b] if a.0 == b.0 => Ok(()),
+            [_, _] => Err("aarch64 returns a mixed int/float struct in integer registers".into()),
+            [..] => Err("C returns at most two registers' worth of results".into()),
         }
     }
 
@@ -212,9 +237,7 @@ impl std::str::FromStr for AbiSig {
                 Param::Struct(_) => Err(format!("`{r}`: results cannot be sarg")),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let sig = AbiSig { params, returns };
-        sig.c_expressible()?;
-        Ok(sig)
+        Ok(AbiSig { params, returns })
     }
 }
 
@@ -280,6 +303,8 @@ pub struct AbiCase {
 /// Limits of the random signatures.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
+    /// The ABI whose C-expressible domain the signatures stay in.
+    pub arch: Arch,
     pub max_params: usize,
     /// Percent of parameters that are `sarg` structs.
     pub struct_percent: u32,
@@ -288,6 +313,7 @@ pub struct Shape {
 impl Default for Shape {
     fn default() -> Self {
         Shape {
+            arch: Arch::X86_64,
             max_params: 20,
             struct_percent: 8,
         }
@@ -311,8 +337,8 @@ fn scalar(rng: &mut impl Rng, allow_i128: bool) -> Scalar {
     }
 }
 
-fn ext(rng: &mut impl Rng, s: Scalar) -> Ext {
-    if !s.extendable() {
+fn ext(rng: &mut impl Rng, s: Scalar, arch: Arch) -> Ext {
+    if !s.extendable() || arch != Arch::X86_64 {
         return Ext::None;
     }
     match rng.random_range(0..3) {
@@ -333,11 +359,11 @@ pub fn random_sig(rng: &mut impl Rng, shape: Shape) -> AbiSig {
     .min(shape.max_params);
     let params = (0..n)
         .map(|_| {
-            if rng.random_range(0..100) < shape.struct_percent {
+            if shape.arch == Arch::X86_64 && rng.random_range(0..100) < shape.struct_percent {
                 Param::Struct(8 * rng.random_range(3..=16))
             } else {
                 let s = scalar(rng, true);
-                Param::Scalar(s, ext(rng, s))
+                Param::Scalar(s, ext(rng, s, shape.arch))
             }
         })
         .collect();
@@ -345,14 +371,23 @@ pub fn random_sig(rng: &mut impl Rng, shape: Shape) -> AbiSig {
         0..=2 => vec![],
         3..=12 => {
             let s = scalar(rng, true);
-            vec![(s, ext(rng, s))]
+            vec![(s, ext(rng, s, shape.arch))]
         }
-        _ => (0..2)
-            .map(|_| {
-                let s = scalar(rng, false);
-                (s, ext(rng, s))
-            })
-            .collect(),
+        _ => loop {
+            let two: Vec<(Scalar, Ext)> = (0..2)
+                .map(|_| {
+                    let s = scalar(rng, false);
+                    (s, ext(rng, s, shape.arch))
+                })
+                .collect();
+            let sig = AbiSig {
+                params: vec![],
+                returns: two.clone(),
+            };
+            if sig.c_expressible(shape.arch).is_ok() {
+                break two;
+            }
+        },
     };
     AbiSig { params, returns }
 }
@@ -413,19 +448,30 @@ mod tests {
             let s = random_sig(&mut rng, Shape::default());
             assert_eq!(s.text().parse::<AbiSig>().unwrap(), s);
         }
-        assert!("(i64 sarg(16))".parse::<AbiSig>().is_err());
-        assert!("() -> i64, i64, i64".parse::<AbiSig>().is_err());
-        assert!("(i7)".parse::<AbiSig>().is_err());
+        let x64 = |t: &str| t.parse::<AbiSig>().map(|s| s.c_expressible(Arch::X86_64));
+        assert!(matches!(x64("(i64 sarg(16))"), Ok(Err(_))));
+        assert!(matches!(x64("() -> i64, i64, i64"), Ok(Err(_))));
+        assert!(x64("(i7)").is_err());
+        let a64 = |t: &str| t.parse::<AbiSig>().unwrap().c_expressible(Arch::Aarch64);
+        assert!(a64("(i8, i128, f32) -> f64, f64").is_ok());
+        assert!(a64("(i8 sext)").is_err());
+        assert!(a64("() -> i64, f64").is_err());
     }
 
     #[test]
     fn random_signatures_are_c_expressible() {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
-        for _ in 0..2000 {
-            let s = random_sig(&mut rng, Shape::default());
-            s.c_expressible().unwrap();
-            let c = random_case(&mut rng, s);
-            assert_eq!(c.args.len(), c.sig.params.len());
+        for arch in [Arch::X86_64, Arch::Aarch64] {
+            let shape = Shape {
+                arch,
+                ..Shape::default()
+            };
+            for _ in 0..2000 {
+                let s = random_sig(&mut rng, shape);
+                s.c_expressible(arch).unwrap();
+                let c = random_case(&mut rng, s);
+                assert_eq!(c.args.len(), c.sig.params.len());
+            }
         }
     }
 }

@@ -13,6 +13,9 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// The ABI: x86_64 (native cc) or aarch64 (cross gcc + qemu-aarch64).
+    #[arg(long, default_value = "x86_64")]
+    pub target: clif_diff::target::Arch,
     /// Number of random signatures.
     #[arg(long, default_value_t = 1000)]
     pub cases: usize,
@@ -42,6 +45,7 @@ pub struct Args {
 
 pub fn main(args: Args) -> anyhow::Result<i32> {
     let mut opts = AbiOptions {
+        arch: args.target,
         faults: CFaults {
             wrong_arg: args.fault_c_arg,
         },
@@ -53,6 +57,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     }
     let mut rng = rand_pcg::Pcg64::seed_from_u64(args.seed);
     let shape = Shape {
+        arch: args.target,
         max_params: args.max_params,
         ..Shape::default()
     };
@@ -83,7 +88,10 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
 
     let mut buckets: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (k, o) in outcomes.iter().enumerate() {
-        buckets.entry(o.bucket(&cases[k].sig)).or_default().push(k);
+        buckets
+            .entry(o.bucket(&cases[k].sig, opts.arch))
+            .or_default()
+            .push(k);
     }
     let checks: u64 = outcomes
         .iter()
@@ -106,7 +114,9 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             // A known divergence that no longer shows is news too.
             let gone = ks
                 .iter()
-                .filter(|&&k| clif_diff::cinterop::known::divergence(&cases[k].sig).is_some())
+                .filter(|&&k| {
+                    clif_diff::cinterop::known::divergence(&cases[k].sig, opts.arch).is_some()
+                })
                 .count();
             if gone > 0 {
                 print!("  ({gone} of a known divergent shape: FIXED?)");
@@ -181,7 +191,8 @@ fn coverage(cases: &[AbiCase]) -> String {
     )
 }
 
-/// `--replay FILE`: each signature must land in its recorded bucket.
+/// `--replay FILE`: each signature must land in its recorded bucket. A `target <arch>` line
+/// switches the ABI for the lines after it (x86_64 until then).
 fn replay(
     file: &std::path::Path,
     opts: &AbiOptions,
@@ -189,46 +200,62 @@ fn replay(
 ) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
-    let mut expected = Vec::new();
-    let mut cases = Vec::new();
+    let at =
+        |n: usize, e: &dyn std::fmt::Display| anyhow::anyhow!("{}:{}: {e}", file.display(), n + 1);
+    // (arch, expected bucket, case), in file order.
+    let mut entries = Vec::new();
+    let mut arch = clif_diff::target::Arch::X86_64;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (bucket, sig) = line.split_once('|').ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}:{}: expected `bucket | signature`",
-                file.display(),
-                n + 1
-            )
-        })?;
-        let sig: AbiSig = sig
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("{}:{}: {e}", file.display(), n + 1))?;
-        expected.push(bucket.trim().to_string());
-        cases.push(random_case(rng, sig));
+        if let Some(t) = line.strip_prefix("target ") {
+            arch = t.trim().parse().map_err(|e: anyhow::Error| at(n, &e))?;
+            continue;
+        }
+        let (bucket, sig) = line
+            .split_once('|')
+            .ok_or_else(|| at(n, &"expected `bucket | signature`"))?;
+        let sig: AbiSig = sig.parse().map_err(|e: String| at(n, &e))?;
+        sig.c_expressible(arch).map_err(|e| at(n, &e))?;
+        entries.push((arch, bucket.trim().to_string(), random_case(rng, sig)));
     }
-    let outcomes = run_cases(&cases, opts)?;
     let mut bad = 0;
-    for ((case, want), got) in cases.iter().zip(&expected).zip(&outcomes) {
-        let got = got.bucket(&case.sig);
-        let status = if &got == want {
-            "pass".to_string()
-        } else {
-            bad += 1;
-            if got == "agree" {
-                format!("FIXED (expected {want}, now agrees)")
+    let mut archs: Vec<clif_diff::target::Arch> = entries.iter().map(|e| e.0).collect();
+    archs.dedup();
+    archs.sort_by_key(|a| a.name());
+    archs.dedup();
+    for arch in archs {
+        let group: Vec<&(clif_diff::target::Arch, String, AbiCase)> =
+            entries.iter().filter(|e| e.0 == arch).collect();
+        let cases: Vec<AbiCase> = group.iter().map(|e| e.2.clone()).collect();
+        let outcomes = run_cases(
+            &cases,
+            &AbiOptions {
+                arch,
+                ..opts.clone()
+            },
+        )?;
+        for ((_, want, case), got) in group.iter().zip(&outcomes) {
+            let got = got.bucket(&case.sig, arch);
+            let status = if &got == want {
+                "pass".to_string()
             } else {
-                format!("REGRESSION (expected {want}, got {got})")
-            }
-        };
-        println!("{:<70} {status}", case.sig.text());
+                bad += 1;
+                if got == "agree" {
+                    format!("FIXED (expected {want}, now agrees)")
+                } else {
+                    format!("REGRESSION (expected {want}, got {got})")
+                }
+            };
+            println!("{:<8} {:<70} {status}", arch.name(), case.sig.text());
+        }
     }
     println!(
         "{} signatures: {} pass, {bad} changed",
-        cases.len(),
-        cases.len() - bad
+        entries.len(),
+        entries.len() - bad
     );
     Ok(if bad == 0 { 0 } else { EXIT_FINDING })
 }
