@@ -130,6 +130,15 @@ impl TestCase {
             }
             functions.push(func.clone());
         }
+        // The printed form lists each function's run lines after it (see `Display`), and workers
+        // receive the printed form: order the run lines the same way here, or outcomes (indexed
+        // by run line) would be matched to the wrong lines.
+        runs.sort_by_key(|r: &RunLine| {
+            functions
+                .iter()
+                .position(|f| testcase_name(f) == r.func)
+                .unwrap_or(usize::MAX)
+        });
         Ok(TestCase {
             commands,
             settings,
@@ -138,6 +147,18 @@ impl TestCase {
             functions,
             runs,
         })
+    }
+
+    /// A case with no header, functions or run lines.
+    pub fn empty() -> TestCase {
+        TestCase {
+            commands: Vec::new(),
+            settings: Vec::new(),
+            target: None,
+            directives: Vec::new(),
+            functions: Vec::new(),
+            runs: Vec::new(),
+        }
     }
 
     pub fn directive(&self, key: &str) -> Option<&str> {
@@ -354,6 +375,15 @@ block0:
         let text = "test run\ntarget x86_64\n\nfunction %f(i8) -> i8 system_v {\nblock0(v0: i8):\n    return v0\n}\n\nfunction %g() system_v {\nblock0:\n    return\n}\n; run: %f(200) == -56\n";
         let case = TestCase::parse(text).unwrap();
         assert!(matches!(case.runs[0].args[0], Val::I8(-56)));
+    }
+
+    #[test]
+    fn run_lines_keep_their_order_through_text() {
+        let text = "test run\ntarget x86_64\n\nfunction %f() -> i8 system_v {\nblock0:\n    v0 = iconst.i8 1\n    return v0\n}\n\nfunction %g() -> i8 system_v {\nblock0:\n    v0 = iconst.i8 2\n    return v0\n}\n; run: %g() == 2\n; run: %f() == 1\n";
+        let case = TestCase::parse(text).unwrap();
+        let again = TestCase::parse(&case.to_text()).unwrap();
+        let order = |c: &TestCase| c.runs.iter().map(|r| r.func.clone()).collect::<Vec<_>>();
+        assert_eq!(order(&case), order(&again));
     }
 
     #[test]

@@ -112,6 +112,8 @@ impl Plan {
 
 /// Runs `case` under `plan` in `sandbox` and judges the outcomes.
 pub fn check(sandbox: &mut Sandbox, case: &TestCase, plan: &Plan) -> Result<Report> {
-    let outcomes = sandbox.run(case, &plan.engines, &plan.opts)?;
-    Ok(Report::judge(case, &plan.engines, &outcomes))
+    let exec = sandbox.run(case, &plan.engines, &plan.opts)?;
+    let mut report = Report::judge(case, &plan.engines, &exec.outcomes);
+    report.engine_micros = exec.micros;
+    Ok(report)
 }

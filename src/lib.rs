@@ -16,17 +16,24 @@
 //!   outcomes, never harness failures.
 //! * [`oracle`]: compares outcomes and names a disagreement by a stable *bucket*.
 //! * [`known`]: buckets that are understood (real upstream bugs, documented limits), as data.
+//! * [`reduce`]: shrinks a finding while it keeps its bucket, and writes the reproducer.
 //! * [`replay`]: the regression corpus, each file carrying its expected bucket.
 
+pub mod bench;
+pub mod campaign;
 pub mod case;
 pub mod cinterop;
+pub mod corpus;
 pub mod engine;
 pub mod harness;
+pub mod import;
 pub mod known;
 pub mod oracle;
 pub mod outcome;
 pub mod panics;
+pub mod reduce;
 pub mod replay;
+pub mod report;
 pub mod sandbox;
 pub mod target;
 pub mod toolchain;

@@ -64,6 +64,9 @@ pub struct Report {
     pub bucket: String,
     /// The run line the bucket comes from.
     pub run: Option<usize>,
+    /// Wall time each engine spent on the case, in microseconds (0 when not measured).
+    #[serde(default)]
+    pub engine_micros: Vec<u64>,
 }
 
 impl Report {
@@ -98,6 +101,7 @@ impl Report {
             verdict,
             bucket,
             run,
+            engine_micros: vec![0; engines.len()],
         }
     }
 }
@@ -110,9 +114,9 @@ pub fn judge_run(engines: &[EngineSpec], row: &[Outcome], expect: &Expect) -> (V
         .filter(|(_, o)| !o.is_unsupported())
         .collect();
     // Failures of a single engine are findings by themselves, most severe first.
-    for (e, o) in &live {
+    // A panic is named by its location alone: whichever engine reached it, it is one bug.
+    for (_, o) in &live {
         if let Outcome::Panic { location, .. } = o {
-            let _ = e;
             return (Verdict::Panic, format!("panic:{location}"));
         }
     }

@@ -4,7 +4,7 @@
 //! `catch_unwind`. A process-wide hook records them in a thread-local instead of printing, and
 //! [`catch`] hands them back.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
@@ -17,11 +17,13 @@ pub struct PanicInfo {
 
 thread_local! {
     static LAST: RefCell<Option<PanicInfo>> = const { RefCell::new(None) };
+    /// How many `catch` calls are active on this thread: a panic outside them is a real one.
+    static CATCHING: Cell<u32> = const { Cell::new(0) };
 }
 
 static HOOK: Once = Once::new();
 
-/// Installs the recording hook. Set `CLIF_DIFF_SHOW_PANICS=1` to also print panics.
+/// Installs the recording hook. Set `CLIF_DIFF_SHOW_PANICS=1` to also print caught panics.
 pub fn install_hook() {
     HOOK.call_once(|| {
         let show = std::env::var_os("CLIF_DIFF_SHOW_PANICS").is_some();
@@ -39,7 +41,8 @@ pub fn install_hook() {
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_default();
             LAST.with(|l| *l.borrow_mut() = Some(PanicInfo { message, location }));
-            if show {
+            // Panics nobody catches (a harness bug) still get the default report.
+            if show || CATCHING.with(Cell::get) == 0 {
                 default(info);
             }
         }));
@@ -50,7 +53,10 @@ pub fn install_hook() {
 pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, PanicInfo> {
     install_hook();
     LAST.with(|l| l.borrow_mut().take());
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(c.get() - 1));
+    result.map_err(|_| {
         LAST.with(|l| l.borrow_mut().take()).unwrap_or(PanicInfo {
             message: "<panic without hook information>".into(),
             location: String::new(),

@@ -5,10 +5,10 @@ use crate::case::load;
 use crate::harness::{Overrides, Plan, check, keys};
 use crate::sandbox::Sandbox;
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     /// The expected bucket was observed again.
@@ -21,7 +21,7 @@ pub enum Status {
     Invalid { error: String },
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     pub file: PathBuf,
     pub expected: String,

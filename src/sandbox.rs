@@ -42,9 +42,22 @@ enum Response {
         run: usize,
         outcome: Outcome,
     },
+    /// Wall time the worker spent on one engine for this request.
+    Time {
+        engine: usize,
+        micros: u64,
+    },
     /// The request could not be served at all (e.g. the case text did not parse).
     Failed(String),
     Done,
+}
+
+/// What a sandbox run observed.
+pub struct Execution {
+    /// `outcomes[engine][run]`.
+    pub outcomes: Vec<Vec<Outcome>>,
+    /// Worker-side wall time per engine, in microseconds.
+    pub micros: Vec<u64>,
 }
 
 /// How to start a worker: the `clif-diff` binary and its `worker` subcommand.
@@ -88,6 +101,8 @@ impl Worker {
         // SAFETY: only setrlimit between fork and exec.
         unsafe {
             c.pre_exec(|| {
+                // Own process group: a terminal's Ctrl-C reaches only the parent.
+                libc::setpgid(0, 0);
                 let mem = libc::rlimit {
                     rlim_cur: WORKER_MEMORY,
                     rlim_max: WORKER_MEMORY,
@@ -200,13 +215,14 @@ impl Sandbox {
         Ok(self.worker.as_mut().unwrap())
     }
 
-    /// Runs `case` on `engines`; returns `outcomes[engine][run]`, always complete.
+    /// Runs `case` on `engines`; `outcomes[engine][run]` is always complete.
     pub fn run(
         &mut self,
         case: &TestCase,
         engines: &[EngineSpec],
         opts: &RunOptions,
-    ) -> Result<Vec<Vec<Outcome>>> {
+    ) -> Result<Execution> {
+        let mut micros = vec![0u64; engines.len()];
         let text = case.to_text();
         let nruns = case.runs.len();
         let mut got: Vec<Vec<Option<Outcome>>> = vec![vec![None; nruns]; engines.len()];
@@ -252,6 +268,9 @@ impl Sandbox {
                         }) if engine < engines.len() && run < nruns => {
                             got[engine][run] = Some(outcome);
                         }
+                        Ok(Response::Time { engine, micros: t }) if engine < engines.len() => {
+                            micros[engine] += t;
+                        }
                         Ok(Response::Done) => {
                             // Anything still unanswered will not be answered by retrying.
                             fill(&mut got, || Outcome::Error {
@@ -280,10 +299,13 @@ impl Sandbox {
                 }
             }
         }
-        Ok(got
-            .into_iter()
-            .map(|r| r.into_iter().map(Option::unwrap).collect())
-            .collect())
+        Ok(Execution {
+            outcomes: got
+                .into_iter()
+                .map(|r| r.into_iter().map(Option::unwrap).collect())
+                .collect(),
+            micros,
+        })
     }
 }
 
@@ -298,6 +320,10 @@ fn fill(got: &mut [Vec<Option<Outcome>>], outcome: impl Fn() -> Outcome) {
 /// The worker side: serve requests from stdin until it closes.
 pub fn worker_main() -> Result<()> {
     crate::panics::install_hook();
+    // Ctrl-C is for the parent, which ends the campaign cleanly; a worker dying of it mid-case
+    // would be reported as a crash of whatever it was running.
+    // SAFETY: setting a signal disposition has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     // The interpreter recurses on the native stack once per CLIF call; give it room.
     let t = std::thread::Builder::new()
         .stack_size(256 << 20)
@@ -322,6 +348,7 @@ fn serve() -> Result<()> {
             Ok(case) => {
                 for (e, spec) in req.engines.iter().enumerate() {
                     let first = req.start.get(e).copied().unwrap_or(0);
+                    let t0 = std::time::Instant::now();
                     engine::execute(&case, spec, &req.opts, first, &mut |run, outcome| {
                         let resp = Response::Outcome {
                             engine: e,
@@ -331,6 +358,11 @@ fn serve() -> Result<()> {
                         let _ = writeln!(out, "{}", serde_json::to_string(&resp).unwrap());
                         let _ = out.flush();
                     });
+                    let resp = Response::Time {
+                        engine: e,
+                        micros: t0.elapsed().as_micros() as u64,
+                    };
+                    writeln!(out, "{}", serde_json::to_string(&resp)?)?;
                 }
             }
             Err(err) => {

@@ -18,14 +18,26 @@ pub enum Val {
     I16(i16),
     I32(i32),
     I64(i64),
-    /// As a decimal string on the wire: serde buffers internally tagged enums (such as
-    /// `Outcome`) through a representation without 128-bit integers, so a plain `i128` would
-    /// fail to deserialize.
+    /// As a decimal string: JSON numbers beyond 64 bits do not survive serde_json.
     I128(#[serde(with = "i128_text")] i128),
     /// Bit pattern of an `f32`.
     F32(u32),
     /// Bit pattern of an `f64`.
     F64(u64),
+}
+
+mod i128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Val {
@@ -130,18 +142,6 @@ impl fmt::Display for Val {
     }
 }
 
-mod i128_text {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
-        String::deserialize(d)?.parse().map_err(D::Error::custom)
-    }
-}
-
 /// Oracle equality of two result lists.
 pub fn same_list(a: &[Val], b: &[Val]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y))
@@ -172,6 +172,13 @@ mod tests {
         assert!(qnan.same(&other_nan));
         assert!(!Val::F32(0.0f32.to_bits()).same(&Val::F32((-0.0f32).to_bits())));
         assert!(!Val::I32(1).same(&Val::I64(1)));
+    }
+
+    #[test]
+    fn i128_survives_json() {
+        let v = Val::I128(i128::MIN + 3);
+        let back: Val = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert!(back.same(&v));
     }
 
     #[test]

@@ -156,7 +156,7 @@ fn batches_through_the_sandbox_match_single_case_runs() {
     let mut sb = sandbox();
     let batched = sb.run_batch(&refs, &object(), &opts).unwrap();
     for (case, got) in cases.iter().zip(&batched) {
-        let single = sb.run(case, &[object()], &opts).unwrap().remove(0);
+        let single = sb.run(case, &[object()], &opts).unwrap().outcomes.remove(0);
         assert_eq!(got.len(), case.runs.len());
         for (b, s) in got.iter().zip(&single) {
             let same = same_outcome(b, s)

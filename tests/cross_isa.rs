@@ -201,7 +201,8 @@ fn a_missing_cross_tool_is_unsupported_inside_engines() {
     ];
     let outcomes = sandbox
         .run(&case, &engines, &RunOptions::default())
-        .unwrap();
+        .unwrap()
+        .outcomes;
     assert!(matches!(outcomes[0][0], Outcome::Returned { .. }));
     for o in &outcomes[1] {
         match o {

@@ -5,7 +5,11 @@
 
 mod abi;
 mod bench;
+mod corpus;
+mod import;
+mod reduce;
 mod replay;
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +40,15 @@ enum Command {
     Abi(abi::Args),
     /// Object-path cost per case: one link per case against batches.
     BenchObject(bench::Args),
+    /// Manage the regression corpus.
+    #[command(subcommand)]
+    Corpus(corpus::Command),
+    /// Write the nightly report from campaign directories and a corpus replay.
+    Report(report::Args),
+    /// Rewrite a .clif from an older Cranelift into today's syntax.
+    Import(import::Args),
+    /// Shrink a finding to a small reproducer with the same bucket.
+    Reduce(reduce::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
     #[command(hide = true)]
     Worker,
@@ -48,6 +61,10 @@ pub fn main() -> i32 {
         Command::Replay(a) => replay::main(a),
         Command::BenchObject(a) => bench::main(a),
         Command::Abi(a) => abi::main(a),
+        Command::Import(a) => import::main(a),
+        Command::Corpus(c) => corpus::main(c),
+        Command::Report(a) => report::main(a),
+        Command::Reduce(a) => reduce::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {

@@ -52,6 +52,17 @@ fn page_size() -> usize {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
 }
 
+impl Drop for FarMemoryProvider {
+    /// A module that panicked in `finalize_definitions` is dropped without `free_memory`. A
+    /// worker lives for many cases, and every new module starts probing at `FAR_BASE`: leaked
+    /// mappings would fill the probe window after a few dozen such cases and turn the finding
+    /// into an allocation error. Nothing runs code from a dropped module, so unmap it all.
+    fn drop(&mut self) {
+        // SAFETY: as in `free_memory`; the module owning the code is gone.
+        unsafe { self.free_memory() };
+    }
+}
+
 impl JITMemoryProvider for FarMemoryProvider {
     fn allocate(&mut self, size: usize, align: u64, kind: JITMemoryKind) -> io::Result<*mut u8> {
         let page = page_size();
@@ -138,5 +149,15 @@ mod tests {
         p.finalize(BranchProtection::None).unwrap();
         unsafe { p.free_memory() };
         assert!(p.mappings.is_empty());
+    }
+
+    #[test]
+    fn dropped_providers_give_their_addresses_back() {
+        // More providers than the 64-step probe window, each dropped without `free_memory` (as
+        // when finalize panics): had they leaked, the later ones would find no free range.
+        for _ in 0..80 {
+            let mut p = FarMemoryProvider::default();
+            p.allocate(100, 16, JITMemoryKind::Executable).unwrap();
+        }
     }
 }

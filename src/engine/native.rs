@@ -117,6 +117,8 @@ pub unsafe fn call_forked(
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {
+            // Die with the worker: an orphaned infinite loop would outlive every deadline.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             libc::close(rd);
             REPORT_FD.store(wr, Ordering::Relaxed);
             install_child_handlers(&mut alt_stack);

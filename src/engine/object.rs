@@ -432,6 +432,8 @@ fn limit_child(cmd: &mut std::process::Command, native: bool) {
     // SAFETY: setrlimit is async-signal-safe and touches only the child.
     unsafe {
         cmd.pre_exec(move || {
+            // Die with the worker that runs us.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             let zero = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,

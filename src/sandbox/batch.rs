@@ -79,6 +79,7 @@ impl Sandbox {
             }
             let single = self.run(case, std::slice::from_ref(spec), opts)?;
             for (run, o) in single
+                .outcomes
                 .into_iter()
                 .next()
                 .unwrap_or_default()

@@ -1,0 +1,26 @@
+#!/bin/bash -eu
+# Builds clif-diff's cargo-fuzz targets into $OUT, as OSS-Fuzz/ClusterFuzzLite expect. Also works
+# by hand outside Docker: `SRC` and `OUT` default to this checkout's parent and `./out`.
+here=$(cd "$(dirname "$0")/.." && pwd)
+SRC=${SRC:-$(dirname "$here")}
+OUT=${OUT:-$here/out}
+mkdir -p "$OUT"
+cd "$here/fuzz"
+# OSS-Fuzz images default to nightly; elsewhere ask rustup for it.
+toolchain=()
+if ! rustc --version | grep -q nightly && rustup toolchain list 2>/dev/null | grep -q nightly; then
+  toolchain=(+nightly)
+fi
+cargo "${toolchain[@]}" fuzz build -O --debug-assertions
+target_dir=$(cargo "${toolchain[@]}" metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+triple=$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')
+for t in differential jit_relocs; do
+  cp "$target_dir/$triple/release/$t" "$OUT/"
+done
+# Seed inputs: one libFuzzer input per generator feature (see corpus/fuzz-seeds/).
+for t in differential jit_relocs; do
+  if [ -d "$here/corpus/fuzz-seeds" ]; then
+    (cd "$here/corpus/fuzz-seeds" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
+  fi
+done
+echo "built: $(ls "$OUT")"

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The nightly job: a time-boxed host campaign, a JIT-relocation campaign (`far` memory), one
+# campaign per foreign ISA, replay of the regression corpus, and a report in Markdown and JSON.
+# New buckets are reduced by the campaigns themselves. Exits non-zero on a new finding, a
+# regression, or a known bug that no longer reproduces (the corpus needs updating).
+#
+#   scripts/nightly.sh [--budget 30m] [--targets host,jit-relocs,aarch64,riscv64,s390x]
+#                      [--out nightly] [--jobs N] [--seed S]
+#
+# The budget is shared: 50% host, 20% JIT relocations, 30% split over the foreign targets
+# (re-balanced when some are not requested). With state from an earlier night in OUT (CI caches
+# it), each campaign resumes where it stopped instead of replaying old seeds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+budget=30m
+targets=host,jit-relocs,aarch64,riscv64,s390x
+out=nightly
+jobs=$(nproc)
+seed=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --budget) budget=$2; shift 2 ;;
+    --targets) targets=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "nightly: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+to_seconds() {
+  local v=${1%[smh]} u=${1##*[0-9]}
+  case "$u" in s|"") echo "$v" ;; m) echo $((v * 60)) ;; h) echo $((v * 3600)) ;;
+    *) echo "nightly: bad budget $1" >&2; exit 2 ;; esac
+}
+total=$(to_seconds "$budget")
+IFS=, read -r -a wanted <<< "$targets"
+foreign=()
+weight_host=0 weight_relocs=0
+for t in "${wanted[@]}"; do
+  case "$t" in
+    host) weight_host=50 ;;
+    jit-relocs) weight_relocs=20 ;;
+    aarch64|riscv64|s390x) foreign+=("$t") ;;
+    *) echo "nightly: unknown target $t" >&2; exit 2 ;;
+  esac
+done
+weight_foreign=$(( ${#foreign[@]} > 0 ? 30 : 0 ))
+weights=$((weight_host + weight_relocs + weight_foreign))
+[ "$weights" -gt 0 ] || { echo "nightly: no targets" >&2; exit 2; }
+share() { echo $(( total * $1 / weights )); }
+
+[ ${#foreign[@]} -eq 0 ] || scripts/setup.sh
+cargo build --release --quiet
+bin=target/release/clif-diff
+mkdir -p "$out"
+# A fresh seed range per night unless told otherwise: campaigns with saved state resume instead.
+[ -n "$seed" ] || seed=$(( $(date +%s) / 86400 * 1000000 ))
+
+campaign() { # name, seconds, extra args...
+  local name=$1 secs=$2; shift 2
+  [ "$secs" -gt 0 ] || return 0
+  local dir="$out/$name" resume=()
+  [ -f "$dir/campaign.json" ] && resume=(--resume)
+  echo "== $name: ${secs}s" >&2
+  # A finding makes fuzz exit 1; the report decides the nightly's status.
+  "$bin" fuzz --time "${secs}s" --jobs "$jobs" --seed "$seed" --out "$dir" --quiet "${resume[@]}" "$@" || true
+  dirs+=(--campaign "$dir")
+}
+
+dirs=()
+echo "== replay corpus/regressions" >&2
+"$bin" replay corpus/regressions --json "$out/replay.json" > "$out/replay.txt" || true
+campaign host "$(share "$weight_host")"
+campaign jit-relocs "$(share "$weight_relocs")" --jit-memory far
+for t in "${foreign[@]}"; do
+  campaign "$t" $(( $(share "$weight_foreign") / ${#foreign[@]} )) --target "$t"
+done
+"$bin" report "${dirs[@]}" --replay "$out/replay.json" --markdown "$out/report.md" --json "$out/report.json"

@@ -1,0 +1,179 @@
+//! Reduction passes, one family per file, and the loop that drives one pass.
+//!
+//! A pass sees the current case as a list of *atoms* — independent edits it could make, in a
+//! fixed order (a run line to drop, an instruction to remove, a constant to set to 0). Removal
+//! passes are *chunked*: they first try to apply many atoms at once and halve the chunk on
+//! failure, as delta debugging does; other passes try one atom at a time. After an accepted
+//! candidate the atoms are recounted on the new case and the scan resumes at the same index,
+//! which now names the next atom.
+
+mod canon;
+mod cfg;
+mod constants;
+mod functions;
+mod insts;
+mod runs;
+mod settings;
+mod signature;
+mod slots;
+mod types;
+
+use super::candidate::Evaluator;
+use crate::case::TestCase;
+use anyhow::Result;
+use std::ops::Range;
+
+pub use canon::{Canonicalize, rename_functions, renumber};
+pub use cfg::{MergeBlocks, SimplifyBranches};
+pub use constants::SimplifyConstants;
+pub use functions::DropFunctions;
+pub use insts::{BypassInsts, RemoveInsts};
+pub use runs::{DropRuns, ForgetExpectations};
+pub use settings::DropSettings;
+pub use signature::{RemoveParams, RemoveReturns, ShrinkSargs};
+pub use slots::ShrinkSlots;
+pub use types::NarrowTypes;
+
+pub trait Pass {
+    fn name(&self) -> &'static str;
+    /// How many atoms `case` offers this pass.
+    fn count(&self, case: &TestCase) -> usize;
+    /// `case` with the atoms `atoms` applied, or `None` when they do not apply.
+    fn apply(&self, case: &TestCase, atoms: Range<usize>) -> Option<TestCase>;
+    /// Whether atoms may be applied many at once.
+    fn chunked(&self) -> bool {
+        false
+    }
+}
+
+/// Every pass, in the order a round runs them: big cheap cuts first, cosmetics last.
+pub fn all() -> Vec<Box<dyn Pass>> {
+    vec![
+        Box::new(ForgetExpectations),
+        Box::new(DropRuns),
+        Box::new(DropFunctions),
+        Box::new(SimplifyBranches),
+        Box::new(RemoveInsts),
+        Box::new(BypassInsts),
+        Box::new(MergeBlocks),
+        Box::new(RemoveParams),
+        Box::new(RemoveReturns),
+        Box::new(ShrinkSargs),
+        Box::new(ShrinkSlots),
+        Box::new(NarrowTypes),
+        Box::new(SimplifyConstants),
+        Box::new(DropSettings),
+        Box::new(Canonicalize),
+    ]
+}
+
+/// Runs `pass` over the current case until it has tried every atom once.
+pub fn run(pass: &dyn Pass, ev: &mut Evaluator) -> Result<()> {
+    ev.pass = pass.name();
+    let mut n = pass.count(&ev.current);
+    let mut k = if pass.chunked() { n.max(1) } else { 1 };
+    loop {
+        let mut i = 0;
+        while i < n {
+            if ev.out_of_budget() {
+                return Ok(());
+            }
+            let end = (i + k).min(n);
+            // IR surgery on odd input can trip Cranelift's internal assertions; such a candidate
+            // is as good as none, and must not take the reduction down.
+            let cand = crate::panics::catch(|| pass.apply(&ev.current, i..end));
+            let accepted = match cand {
+                Ok(Some(cand)) => ev.try_candidate(&cand)?,
+                Ok(None) => false,
+                Err(_) => {
+                    ev.discarded += 1;
+                    false
+                }
+            };
+            if accepted {
+                n = pass.count(&ev.current);
+            } else {
+                i = end;
+            }
+        }
+        if k == 1 {
+            return Ok(());
+        }
+        k = k.div_ceil(2).min(n.max(1));
+    }
+}
+
+/// Applies `f` to a clone of `case`; `None` if `f` declines.
+pub(crate) fn edit(
+    case: &TestCase,
+    f: impl FnOnce(&mut TestCase) -> Option<()>,
+) -> Option<TestCase> {
+    let mut c = case.clone();
+    f(&mut c)?;
+    Some(c)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for the passes' unit tests: apply a pass to a small case with a fake `test`.
+
+    use super::*;
+    use crate::engine::{EngineKind, EngineSpec};
+    use crate::oracle::{Report, Verdict};
+    use crate::reduce::{ReduceOptions, reduce};
+
+    pub fn case(text: &str) -> TestCase {
+        TestCase::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// A report carrying just a bucket.
+    pub fn report(bucket: &str) -> Report {
+        Report {
+            engines: vec![EngineSpec::plain(EngineKind::Interp)],
+            runs: Vec::new(),
+            verdict: if bucket == "agree" {
+                Verdict::Agree
+            } else {
+                Verdict::Mismatch
+            },
+            bucket: bucket.to_string(),
+            run: None,
+            engine_micros: vec![0],
+        }
+    }
+
+    /// Every candidate `pass` proposes one atom at a time, as text, after the driver's checks.
+    pub fn candidates(pass: &dyn Pass, c: &TestCase) -> Vec<String> {
+        (0..pass.count(c))
+            .filter_map(|i| pass.apply(c, i..i + 1))
+            .map(|c| c.to_text())
+            .collect()
+    }
+
+    /// Reduces `c` with `keep` as the test: the bucket is `"x"` while `keep` holds.
+    pub fn reduce_with(c: &TestCase, keep: impl Fn(&TestCase) -> bool) -> TestCase {
+        let mut test = |t: &TestCase| Ok(report(if keep(t) { "x" } else { "agree" }));
+        reduce(c, "x", &mut test, &ReduceOptions::default())
+            .unwrap()
+            .case
+    }
+
+    /// Runs only `pass` (to its end) with `keep` as the test.
+    pub fn run_pass(pass: &dyn Pass, c: &TestCase, keep: impl Fn(&TestCase) -> bool) -> TestCase {
+        use crate::reduce::candidate::{Evaluator, Validity};
+        let mut test = |t: &TestCase| Ok(report(if keep(t) { "x" } else { "agree" }));
+        let opts = ReduceOptions::default();
+        let c = TestCase::parse(&c.to_text()).unwrap();
+        let mut ev = Evaluator::new(
+            c.clone(),
+            report("x"),
+            "x",
+            &mut test,
+            &opts,
+            Validity::of(&c),
+            std::time::Instant::now(),
+        );
+        run(pass, &mut ev).unwrap();
+        ev.current
+    }
+}

@@ -1,0 +1,149 @@
+//! End-to-end behaviour of the spine through the real binary: verdicts, exit codes, replay.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_clif-diff"))
+}
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus/regressions")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = bin().args(args).output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn seed_case_agrees_on_42() {
+    let seed = corpus("seed-8852-sarg-call.clif");
+    let (code, out, _) = run(&["run", seed.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["verdict"], "agree");
+    for o in report["runs"][0]["outcomes"].as_array().unwrap() {
+        assert_eq!(o["kind"], "returned");
+        assert_eq!(o["values"][0]["I32"], 42);
+    }
+}
+
+#[test]
+fn seed_case_under_far_memory_is_the_jit_relocation_panic() {
+    let seed = corpus("seed-8852-sarg-call.clif");
+    let (code, out, _) = run(&[
+        "run",
+        seed.to_str().unwrap(),
+        "--jit-memory",
+        "far",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["bucket"],
+        "panic:cranelift-jit/src/compiled_blob.rs:142"
+    );
+    let outcomes = report["runs"][0]["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes[0]["values"][0]["I32"], 42, "interpreter");
+    assert_eq!(outcomes[1]["kind"], "panic");
+    assert_eq!(outcomes[1]["phase"], "finalize");
+    assert_eq!(outcomes[2]["values"][0]["I32"], 42, "object");
+}
+
+#[test]
+fn malformed_file_is_one_line_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.clif");
+    std::fs::write(
+        &f,
+        "test run\ntarget x86_64\n\nfunction %f() {\nblock0:\n    bogus\n}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("{}:6:", f.display())), "{err}");
+}
+
+#[test]
+fn unknown_target_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.clif");
+    std::fs::write(
+        &f,
+        "test run\ntarget mips64\n\nfunction %f() {\nblock0:\n    return\n}\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn segfault_is_a_classified_outcome_and_the_harness_goes_on() {
+    let f = corpus("segfault-notrap-load.clif");
+    let (code, out, err) = run(&["run", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for o in report["runs"][0]["outcomes"].as_array().unwrap() {
+        assert_eq!(o["kind"], "crash");
+        assert_eq!(o["signal"], "SIGSEGV");
+    }
+}
+
+#[test]
+fn replay_passes_on_the_regression_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/regressions");
+    let (code, out, err) = run(&["replay", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let n = clif_diff::replay::corpus_files(&dir).unwrap().len();
+    assert!(out.contains(&format!("{n} cases: {n} pass")), "{out}");
+}
+
+#[test]
+fn replay_fails_when_an_expectation_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, from, to, status) in [
+        // A bug case that now "expects" agreement: the panic is a regression.
+        (
+            "a.clif",
+            "expect = panic:cranelift-jit/src/compiled_blob.rs:142",
+            "expect = agree",
+            "REGRESSION",
+        ),
+        // An agreeing case that "expects" a known bug: reported as fixed.
+        (
+            "b.clif",
+            "expect = agree",
+            "expect = panic:cranelift-jit/src/compiled_blob.rs:142",
+            "FIXED",
+        ),
+    ] {
+        let src = if name == "a.clif" {
+            corpus("jit-far-colocated-call.clif")
+        } else {
+            corpus("seed-8852-sarg-call.clif")
+        };
+        let text = std::fs::read_to_string(src).unwrap();
+        assert!(text.contains(from));
+        let sub = dir.path().join(name.trim_end_matches(".clif"));
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join(name), text.replace(from, to)).unwrap();
+        let (code, out, _) = run(&["replay", sub.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(status), "{out}");
+    }
+}
