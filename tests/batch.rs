@@ -209,3 +209,35 @@ fn batches_are_object_only() {
         .unwrap_err();
     assert!(err.to_string().contains("object"), "{err}");
 }
+
+#[test]
+fn check_batch_gives_the_reports_check_gives() {
+    use clif_diff::harness::{Plan, check, check_batch};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/regressions");
+    // Host and foreign cases, agreeing and not (a panic, a crash, a trap-heavy one).
+    let names = [
+        "seed-8852-sarg-call.clif",
+        "aarch64-abi-traps.clif",
+        "riscv64-segfault.clif",
+        "s390x-abi-traps.clif",
+        "s390x-i128-return-limit.clif",
+        "trap-divide-by-zero.clif",
+        "stack-args-many-params.clif",
+    ];
+    let cases: Vec<TestCase> = names
+        .iter()
+        .map(|n| clif_diff::case::load(&dir.join(n)).unwrap())
+        .collect();
+    let refs: Vec<&TestCase> = cases.iter().collect();
+    let plan = Plan::default();
+    let mut sb = sandbox();
+    let batched = check_batch(&mut sb, &refs, &plan).unwrap();
+    for ((name, case), b) in names.iter().zip(&cases).zip(&batched) {
+        let single = check(&mut sb, case, &plan).unwrap();
+        assert_eq!(b.bucket, single.bucket, "{name}");
+        assert_eq!(b.verdict, single.verdict, "{name}");
+        for (rb, rs) in b.runs.iter().zip(&single.runs) {
+            assert_eq!(rb.bucket, rs.bucket, "{name} {}", rb.invocation);
+        }
+    }
+}
