@@ -86,6 +86,47 @@ fn one_link_serves_a_batch_and_failures_are_bisected_out() {
         assert_eq!(returned(&runs[1]), Some(-k));
     }
 
+    // Different settings share the program (one object file per settings group), and a trap in
+    // a later group still maps to its code.
+    let mut mixed: Vec<TestCase> = Vec::new();
+    for (k, (name, value)) in [
+        ("opt_level", "none"),
+        ("opt_level", "speed_and_size"),
+        ("regalloc_algorithm", "single_pass"),
+        ("enable_llvm_abi_extensions", "true"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = mul("x86_64", k as i64 + 2);
+        c.set_setting(name, value);
+        mixed.push(c);
+    }
+    let mut divz = TestCase::parse(
+        "test run\ntarget x86_64\n\nfunction %d(i64, i64) -> i64 {\nblock0(v0: i64, v1: i64):\n    \
+         v2 = udiv v0, v1\n    return v2\n}\n; run: %d(6, 0) == 0\n; run: %d(6, 2) == 3\n",
+    )
+    .unwrap();
+    divz.set_setting("opt_level", "none");
+    mixed.push(divz);
+    let refs: Vec<&TestCase> = mixed.iter().collect();
+    let before = link_count();
+    let out = run_batch(&refs, &object(), &opts);
+    assert_eq!(
+        link_count() - before,
+        1,
+        "five cases, four settings groups, one link"
+    );
+    for (k, runs) in out[..4].iter().enumerate() {
+        assert_eq!(returned(&runs[0]), Some(3 * (k as i64 + 2)), "{}", runs[0]);
+    }
+    assert!(
+        matches!(&out[4][0], Outcome::Trap { code } if code == "int_divz"),
+        "{}",
+        out[4][0]
+    );
+    assert_eq!(returned(&out[4][1]), Some(3));
+
     // Traps are answered by the running program; only a crash costs a new process.
     let traps = TestCase::parse(
         "test run\ntarget x86_64\n\nfunction %d(i64, i64) -> i64 {\nblock0(v0: i64, v1: i64):\n    \

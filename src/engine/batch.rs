@@ -12,8 +12,9 @@
 //! * a case that fails to compile, finalize or link would fail the whole object, so a failed
 //!   batch is bisected until the failing cases stand alone and get their own outcome, while the
 //!   others still run batched;
-//! * cases that cannot share one ISA (different `target` or `set` lines) are never linked
-//!   together: [`run_batch`] groups them by [`batch_key`] first.
+//! * cases for different architectures never share a program ([`run_batch`] groups them);
+//!   cases whose settings differ share a program but not an object: each settings group
+//!   ([`batch_key`]) is compiled with its own `TargetIsa` into its own object file.
 //!
 //! Batched outcomes are a screening: a case whose miscompiled code silently scribbles over the
 //! driver's memory (without faulting) could disturb later calls of the same process. Confirm a
@@ -29,7 +30,7 @@ use std::collections::BTreeMap;
 /// Most cases linked into one program; larger groups are split into several batches.
 pub const MAX_BATCH: usize = 256;
 
-/// Cases with equal keys can share one object: same target line and same settings, in order.
+/// Cases with equal keys can share one object file: same target line and same settings.
 pub fn batch_key(case: &TestCase) -> String {
     let mut key = case.target.clone().unwrap_or_else(|| "host".into());
     for (k, v) in &case.settings {
@@ -80,7 +81,22 @@ pub fn run_batch_with(
             }
             continue;
         }
-        groups.entry(batch_key(case)).or_default().push(k);
+        // One program per target architecture; settings may differ within it (one object file
+        // per settings group).
+        let arch = match crate::target::case_arch(case) {
+            Ok(a) => a.name().to_string(),
+            Err(e) => {
+                let o = Outcome::Error {
+                    phase: Phase::Setup,
+                    message: format!("{e:#}"),
+                };
+                for run in 0..case.runs.len() {
+                    report(k, run, o.clone());
+                }
+                continue;
+            }
+        };
+        groups.entry(arch).or_default().push(k);
     }
     for members in groups.values() {
         for chunk in members.chunks(MAX_BATCH) {
@@ -123,11 +139,7 @@ fn run_group(
 }
 
 /// Whether a failed build may be one case's fault (worth bisecting), rather than something all
-/// cases of the group share (a missing toolchain, an ISA the settings cannot build).
+/// cases of the batch share (a missing toolchain).
 fn case_specific(o: &Outcome) -> bool {
-    match o {
-        Outcome::Error { phase, .. } => phase != &Phase::Setup,
-        Outcome::Unsupported { .. } => false,
-        _ => true,
-    }
+    !o.is_unsupported()
 }

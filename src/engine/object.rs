@@ -55,20 +55,26 @@ pub struct Call {
     pub case: usize,
     /// Index of the run line within its case.
     pub run: usize,
+    /// The settings group (object file) holding the case.
+    group: usize,
     tramp: usize,
     args: Vec<u8>,
     rets: Signature,
 }
 
 /// A linked program for a batch of cases.
+///
+/// Cases that differ in settings (`set` lines, target flags) cannot share a `TargetIsa`, so each
+/// such group becomes its own object file with its own function table (`clif_diff_table_<g>`);
+/// all of them link into one program, whose driver finds the tables through `clif_diff_tables`.
 pub struct Linked {
     toolchain: Toolchain,
     exe: PathBuf,
     big_endian: bool,
-    /// Per case: its program and where its trampolines start in the table.
-    programs: Vec<(Program, usize)>,
-    /// Code info of every table function, in table order.
-    code: Vec<CodeInfo>,
+    /// Per case: its program, its group, and where its trampolines start in the group's table.
+    programs: Vec<(Program, usize, usize)>,
+    /// Per group: code info of every table function, in table order.
+    code: Vec<Vec<CodeInfo>>,
     _dir: tempfile::TempDir,
 }
 
@@ -77,8 +83,38 @@ pub fn batch_prefix(k: usize) -> String {
     format!("cd{k}_")
 }
 
+fn table_symbol(group: usize) -> String {
+    format!("clif_diff_table_{group}")
+}
+
+/// Cases of one batch grouped by settings, in order of first appearance.
+fn settings_groups(cases: &[&TestCase]) -> Vec<Vec<usize>> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (k, c) in cases.iter().enumerate() {
+        let key = super::batch::batch_key(c);
+        match keys.iter().position(|x| *x == key) {
+            Some(g) => groups[g].push(k),
+            None => {
+                keys.push(key);
+                groups.push(vec![k]);
+            }
+        }
+    }
+    groups
+}
+
+/// One group's compiled object.
+struct GroupObject {
+    bytes: Vec<u8>,
+    code: Vec<CodeInfo>,
+    /// (case, tramp start) for each member.
+    tramp_starts: Vec<(usize, usize)>,
+}
+
 impl Linked {
-    /// Compiles all `cases` (which must share target and settings) into one object and links it.
+    /// Compiles `cases` (which must share a target architecture; settings may differ) into one
+    /// object per settings group and links them into one program.
     pub fn build(cases: &[&TestCase], spec: &EngineSpec) -> Result<Linked, Outcome> {
         let setup_err = |e: anyhow::Error| Outcome::Error {
             phase: Phase::Setup,
@@ -88,78 +124,73 @@ impl Linked {
             .first()
             .ok_or_else(|| setup_err(anyhow::anyhow!("empty batch")))?;
         let arch = case_arch(first).map_err(setup_err)?;
+        for c in cases {
+            if case_arch(c).map_err(setup_err)? != arch {
+                return Err(setup_err(anyhow::anyhow!(
+                    "a batch mixes target architectures"
+                )));
+            }
+        }
         let toolchain = Toolchain::for_arch(arch).map_err(|e| Outcome::Unsupported {
             reason: e.to_string(),
         })?;
         // Executables are position-independent by default on Linux, as for cg_clif's objects.
         let mut overrides: Vec<(&str, &str)> = vec![("is_pic", "true")];
         overrides.extend(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let isa = build_isa(first, &overrides).map_err(setup_err)?;
 
         let programs: Vec<Program> = cases
             .iter()
             .enumerate()
             .map(|(k, c)| Program::plan(c, &batch_prefix(k)))
             .collect::<Result<_, _>>()?;
-
-        let bytes = catch(Phase::Compile, || -> Result<_, Outcome> {
-            let builder =
-                ObjectBuilder::new(isa, "clif_diff", cranelift_module::default_libcall_names())
-                    .map_err(|e| Outcome::Error {
-                        phase: Phase::Setup,
-                        message: super::program::module_error_text(&e),
-                    })?;
-            let mut module = ObjectModule::new(builder);
-            let mut defined: Vec<Defined> = Vec::new();
-            for (k, p) in programs.iter().enumerate() {
-                defined.push(p.define(&mut module, &batch_prefix(k))?);
-            }
-            define_table(&mut module, &defined)?;
-            let code: Vec<CodeInfo> = table_order(&defined).map(|(_, c)| c.clone()).collect();
-            let product = catch(Phase::Finalize, || module.finish())?;
-            let bytes = product.emit().map_err(|e| Outcome::Error {
-                phase: Phase::Finalize,
-                message: e.to_string(),
-            })?;
-            let tramp_starts = defined
-                .iter()
-                .scan(0usize, |acc, d| {
-                    let s = *acc;
-                    *acc += d.tramps.len();
-                    Some(s)
-                })
-                .collect::<Vec<_>>();
-            Ok((bytes, code, tramp_starts))
-        })??;
-        let (bytes, code, tramp_starts) = bytes;
+        let groups = settings_groups(cases);
+        let mut objects = Vec::new();
+        for (g, members) in groups.iter().enumerate() {
+            let isa = build_isa(cases[members[0]], &overrides).map_err(setup_err)?;
+            objects.push(compile_group(isa, g, groups.len(), members, &programs)?);
+        }
 
         let dir = tempfile::Builder::new()
             .prefix("obj-")
             .tempdir_in(scratch_dir().map_err(setup_err)?)
             .map_err(|e| setup_err(e.into()))?;
-        let obj = dir.path().join("case.o");
         let exe = dir.path().join("case");
-        std::fs::write(&obj, &bytes).map_err(|e| setup_err(e.into()))?;
-        let driver = toolchain.driver_object().map_err(setup_err)?;
+        let mut paths = vec![toolchain.driver_object().map_err(setup_err)?];
+        for (g, o) in objects.iter().enumerate() {
+            let path = dir.path().join(format!("group{g}.o"));
+            std::fs::write(&path, &o.bytes).map_err(|e| setup_err(e.into()))?;
+            paths.push(path);
+        }
+        let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
         toolchain
-            .link(&[&driver, &obj], &exe)
+            .link(&refs, &exe)
             .map_err(|message| Outcome::Error {
                 phase: Phase::Link,
                 message,
             })?;
+        let mut placed = vec![(0usize, 0usize); cases.len()];
+        for (g, o) in objects.iter().enumerate() {
+            for &(k, start) in &o.tramp_starts {
+                placed[k] = (g, start);
+            }
+        }
         Ok(Linked {
             toolchain,
             exe,
             big_endian: arch.big_endian(),
-            programs: programs.into_iter().zip(tramp_starts).collect(),
-            code,
+            programs: programs
+                .into_iter()
+                .zip(placed)
+                .map(|(p, (g, start))| (p, g, start))
+                .collect(),
+            code: objects.into_iter().map(|o| o.code).collect(),
             _dir: dir,
         })
     }
 
     /// The call for run line `run` of batch case `k`.
     pub fn call(&self, k: usize, case: &TestCase, run: usize) -> Call {
-        let (program, tramp_start) = &self.programs[k];
+        let (program, group, tramp_start) = &self.programs[k];
         let entry = program.run_entry[run];
         let sig = &program.funcs[program.entries[entry]].1.signature;
         let mut args = vec![0u8; SLOT * sig.params.len()];
@@ -170,6 +201,7 @@ impl Linked {
         Call {
             case: k,
             run,
+            group: *group,
             tramp: tramp_start + entry,
             args,
             rets: sig.clone(),
@@ -202,7 +234,7 @@ impl Linked {
         for (i, c) in calls.iter().enumerate() {
             let hex: String = c.args.iter().map(|b| format!("{b:02x}")).collect();
             let rets_len = SLOT * c.rets.returns.len();
-            input.push_str(&format!("{i} {} {rets_len} {hex}\n", c.tramp));
+            input.push_str(&format!("{i} {} {} {rets_len} {hex}\n", c.group, c.tramp));
         }
         let mut cmd = self.toolchain.command(&self.exe);
         cmd.stdin(Stdio::piped())
@@ -347,10 +379,10 @@ impl Linked {
         }
     }
 
-    /// `T` line fields after the run index: signo, function index, offset.
+    /// `T` line fields after the run index: signo, group, function index, offset.
     fn fault(&self, nums: &[i64]) -> Outcome {
-        let (signo, func, off) = match nums {
-            [s, f, o] => (*s as i32, *f, *o as u64),
+        let (signo, group, func, off) = match nums {
+            [s, g, f, o] => (*s as i32, *g, *f, *o as u64),
             _ => {
                 return Outcome::Crash {
                     signal: "unknown".into(),
@@ -358,7 +390,11 @@ impl Linked {
                 };
             }
         };
-        let info = usize::try_from(func).ok().and_then(|f| self.code.get(f));
+        let info = usize::try_from(group)
+            .ok()
+            .and_then(|g| self.code.get(g))
+            .zip(usize::try_from(func).ok())
+            .and_then(|(code, f)| code.get(f));
         if let Some(code) = info.and_then(|i| trap_at(off, &[(0, i)])) {
             return Outcome::Trap {
                 code: code.to_string(),
@@ -374,6 +410,55 @@ impl Linked {
     }
 }
 
+/// Compiles group `g` (cases `members`) into one object with its table; group 0's object also
+/// holds the directory of all `ngroups` tables.
+fn compile_group(
+    isa: cranelift_codegen::isa::OwnedTargetIsa,
+    g: usize,
+    ngroups: usize,
+    members: &[usize],
+    programs: &[Program],
+) -> Result<GroupObject, Outcome> {
+    catch(Phase::Compile, || -> Result<GroupObject, Outcome> {
+        let builder =
+            ObjectBuilder::new(isa, "clif_diff", cranelift_module::default_libcall_names())
+                .map_err(|e| Outcome::Error {
+                    phase: Phase::Setup,
+                    message: super::program::module_error_text(&e),
+                })?;
+        let mut module = ObjectModule::new(builder);
+        let mut defined: Vec<Defined> = Vec::new();
+        for &k in members {
+            defined.push(programs[k].define(&mut module, &batch_prefix(k))?);
+        }
+        let table = define_table(&mut module, &defined, &table_symbol(g))?;
+        if g == 0 {
+            define_directory(&mut module, table, ngroups)?;
+        }
+        let code: Vec<CodeInfo> = table_order(&defined).map(|(_, c)| c.clone()).collect();
+        let product = catch(Phase::Finalize, || module.finish())?;
+        let bytes = product.emit().map_err(|e| Outcome::Error {
+            phase: Phase::Finalize,
+            message: e.to_string(),
+        })?;
+        let mut start = 0;
+        let tramp_starts = members
+            .iter()
+            .zip(&defined)
+            .map(|(&k, d)| {
+                let s = start;
+                start += d.tramps.len();
+                (k, s)
+            })
+            .collect();
+        Ok(GroupObject {
+            bytes,
+            code,
+            tramp_starts,
+        })
+    })?
+}
+
 fn table_order(defined: &[Defined]) -> impl Iterator<Item = &(cranelift_module::FuncId, CodeInfo)> {
     // Case functions of all cases first, then all trampolines: the driver's table layout.
     let funcs = defined
@@ -385,32 +470,32 @@ fn table_order(defined: &[Defined]) -> impl Iterator<Item = &(cranelift_module::
     funcs.chain(tramps)
 }
 
-/// `clif_diff_table = { nfuncs, ntramps, funcs..., tramps... }`.
-fn define_table(module: &mut ObjectModule, defined: &[Defined]) -> Result<(), Outcome> {
+fn pointer_word(module: &ObjectModule, v: u64) -> Vec<u8> {
+    let ptr = module.isa().pointer_bytes() as usize;
+    if module.isa().endianness() == cranelift_codegen::ir::Endianness::Big {
+        v.to_be_bytes()[8 - ptr..].to_vec()
+    } else {
+        v.to_le_bytes()[..ptr].to_vec()
+    }
+}
+
+/// `clif_diff_table_<g> = { nfuncs, ntramps, funcs..., tramps... }`.
+fn define_table(
+    module: &mut ObjectModule,
+    defined: &[Defined],
+    symbol: &str,
+) -> Result<cranelift_module::DataId, Outcome> {
     let err = |e: cranelift_module::ModuleError| Outcome::Error {
         phase: Phase::Compile,
         message: super::program::module_error_text(&e),
     };
     let ptr = module.isa().pointer_bytes() as usize;
-    let big = module.isa().endianness() == cranelift_codegen::ir::Endianness::Big;
     let all: Vec<cranelift_module::FuncId> = table_order(defined).map(|(id, _)| *id).collect();
     let ntramps: usize = defined.iter().map(|d| d.tramps.len()).sum();
     let mut desc = DataDescription::new();
     let mut init = vec![0u8; ptr * (2 + all.len())];
-    let word = |v: u64| {
-        let b = if big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
-        if big {
-            b[8 - ptr..].to_vec()
-        } else {
-            b[..ptr].to_vec()
-        }
-    };
-    init[..ptr].copy_from_slice(&word((all.len() - ntramps) as u64));
-    init[ptr..2 * ptr].copy_from_slice(&word(ntramps as u64));
+    init[..ptr].copy_from_slice(&pointer_word(module, (all.len() - ntramps) as u64));
+    init[ptr..2 * ptr].copy_from_slice(&pointer_word(module, ntramps as u64));
     desc.define(init.into_boxed_slice());
     desc.set_align(ptr as u64);
     for (i, id) in all.iter().enumerate() {
@@ -418,9 +503,44 @@ fn define_table(module: &mut ObjectModule, defined: &[Defined]) -> Result<(), Ou
         desc.write_function_addr(((2 + i) * ptr) as u32, f);
     }
     let table = module
-        .declare_data("clif_diff_table", Linkage::Export, false, false)
+        .declare_data(symbol, Linkage::Export, false, false)
         .map_err(err)?;
-    module.define_data(table, &desc).map_err(err)
+    module.define_data(table, &desc).map_err(err)?;
+    Ok(table)
+}
+
+/// `clif_diff_tables = { ngroups, &clif_diff_table_0, ... }`; the other groups' tables are
+/// imports the linker resolves.
+fn define_directory(
+    module: &mut ObjectModule,
+    table0: cranelift_module::DataId,
+    ngroups: usize,
+) -> Result<(), Outcome> {
+    let err = |e: cranelift_module::ModuleError| Outcome::Error {
+        phase: Phase::Compile,
+        message: super::program::module_error_text(&e),
+    };
+    let ptr = module.isa().pointer_bytes() as usize;
+    let mut desc = DataDescription::new();
+    let mut init = vec![0u8; ptr * (1 + ngroups)];
+    init[..ptr].copy_from_slice(&pointer_word(module, ngroups as u64));
+    desc.define(init.into_boxed_slice());
+    desc.set_align(ptr as u64);
+    for g in 0..ngroups {
+        let id = if g == 0 {
+            table0
+        } else {
+            module
+                .declare_data(&table_symbol(g), Linkage::Import, false, false)
+                .map_err(err)?
+        };
+        let gv = module.declare_data_in_data(id, &mut desc);
+        desc.write_data_addr(((1 + g) * ptr) as u32, gv, 0);
+    }
+    let dir = module
+        .declare_data("clif_diff_tables", Linkage::Export, false, false)
+        .map_err(err)?;
+    module.define_data(dir, &desc).map_err(err)
 }
 
 /// Native programs get a memory limit and no core dumps; qemu needs its own large reservations,
