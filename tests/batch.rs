@@ -154,6 +154,28 @@ fn one_link_serves_a_batch_and_failures_are_bisected_out() {
         "one start, plus one after each crash"
     );
 
+    // A case Cranelift refuses (x64 panics on i128 without LLVM ABI extensions) stays out of
+    // the program with its own outcome; the rest still share one link.
+    let mut with_panic: Vec<TestCase> = (1..=5).map(|k| mul("x86_64", k)).collect();
+    with_panic.insert(
+        2,
+        TestCase::parse(
+            "test run\ntarget x86_64\n\nfunction %w(i128) -> i128 {\nblock0(v0: i128):\n    \
+             return v0\n}\n; run: %w(1) == 1\n",
+        )
+        .unwrap(),
+    );
+    let refs: Vec<&TestCase> = with_panic.iter().collect();
+    let before = link_count();
+    let out = run_batch(&refs, &object(), &opts);
+    assert_eq!(link_count() - before, 1);
+    assert!(
+        matches!(&out[2][0], Outcome::Panic { phase: Phase::Compile, location, .. } if location.contains("x64/abi.rs")),
+        "{}",
+        out[2][0]
+    );
+    assert_eq!(returned(&out[3][0]), Some(9));
+
     // One unlinkable case among eight: it gets its link error, the others their values, and
     // bisection needs far fewer links than one per case.
     let mut mixed: Vec<TestCase> = (1..=7).map(|k| mul("x86_64", k)).collect();

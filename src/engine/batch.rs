@@ -9,12 +9,11 @@
 //! Isolation is kept per case:
 //! * a fault or hang at run time costs one run line: the driver reports it and the remaining
 //!   calls continue in a fresh process of the same program (see [`Linked::execute`]);
-//! * a case that fails to compile, finalize or link would fail the whole object, so a failed
-//!   batch is bisected until the failing cases stand alone and get their own outcome, while the
-//!   others still run batched;
-//! * cases for different architectures never share a program ([`run_batch`] groups them);
-//!   cases whose settings differ share a program but not an object: each settings group
-//!   ([`batch_key`]) is compiled with its own `TargetIsa` into its own object file.
+//! * every case is its own object file with its own `TargetIsa`, so settings may differ within
+//!   a batch and a case Cranelift refuses (an error or a panic) just keeps that outcome;
+//! * a failed link (an undefined import, a clash) fails the whole program, so such a batch is
+//!   bisected until the failing cases stand alone, while the others still run batched;
+//! * cases for different architectures never share a program: [`run_batch`] groups them.
 //!
 //! Batched outcomes are a screening: a case whose miscompiled code silently scribbles over the
 //! driver's memory (without faulting) could disturb later calls of the same process. Confirm a
@@ -30,7 +29,7 @@ use std::collections::BTreeMap;
 /// Most cases linked into one program; larger groups are split into several batches.
 pub const MAX_BATCH: usize = 256;
 
-/// Cases with equal keys can share one object file: same target line and same settings.
+/// A case's target line and settings, e.g. `aarch64 opt_level=none` (for reporting by group).
 pub fn batch_key(case: &TestCase) -> String {
     let mut key = case.target.clone().unwrap_or_else(|| "host".into());
     for (k, v) in &case.settings {
@@ -115,12 +114,17 @@ fn run_group(
     let batch: Vec<&TestCase> = members.iter().map(|&k| cases[k]).collect();
     match Linked::build(&batch, spec) {
         Ok(linked) => {
-            let calls: Vec<Call> = batch
-                .iter()
-                .enumerate()
-                .flat_map(|(b, case)| (0..case.runs.len()).map(move |r| (b, case, r)))
-                .map(|(b, case, r)| linked.call(b, case, r))
-                .collect();
+            let mut calls: Vec<Call> = Vec::new();
+            for (b, case) in batch.iter().enumerate() {
+                match linked.failure(b) {
+                    Some(o) => {
+                        for run in 0..case.runs.len() {
+                            report(members[b], run, o.clone());
+                        }
+                    }
+                    None => calls.extend((0..case.runs.len()).map(|r| linked.call(b, case, r))),
+                }
+            }
             linked.execute(&calls, opts, &mut |c, o| report(members[c.case], c.run, o));
         }
         Err(o) if members.len() > 1 && case_specific(&o) => {

@@ -37,6 +37,9 @@ pub fn run(
         Ok(l) => l,
         Err(o) => return report_all(runs, o, report),
     };
+    if let Some(o) = linked.failure(0) {
+        return report_all(runs, o.clone(), report);
+    }
     let calls: Vec<Call> = runs.map(|i| linked.call(0, case, i)).collect();
     linked.execute(&calls, opts, &mut |c, o| report(c.run, o));
 }
@@ -55,7 +58,7 @@ pub struct Call {
     pub case: usize,
     /// Index of the run line within its case.
     pub run: usize,
-    /// The settings group (object file) holding the case.
+    /// The case's table in the directory.
     group: usize,
     tramp: usize,
     args: Vec<u8>,
@@ -64,16 +67,22 @@ pub struct Call {
 
 /// A linked program for a batch of cases.
 ///
-/// Cases that differ in settings (`set` lines, target flags) cannot share a `TargetIsa`, so each
-/// such group becomes its own object file with its own function table (`clif_diff_table_<g>`);
-/// all of them link into one program, whose driver finds the tables through `clif_diff_tables`.
+/// Each case becomes its own object file, compiled with its own `TargetIsa` (cases may differ in
+/// settings) and holding its own function table (`clif_diff_table_<k>`); a small directory
+/// object (`clif_diff_tables`) lists the tables, and everything links into one program. A case
+/// Cranelift refuses (an error or a panic while compiling) is left out and keeps its outcome;
+/// the others still link and run.
 pub struct Linked {
     toolchain: Toolchain,
-    exe: PathBuf,
+    /// `None` when no case compiled (nothing to link).
+    exe: Option<PathBuf>,
     big_endian: bool,
-    /// Per case: its program, its group, and where its trampolines start in the group's table.
-    programs: Vec<(Program, usize, usize)>,
-    /// Per group: code info of every table function, in table order.
+    /// Per case: its program, its table's index in the directory, and where its trampolines
+    /// start in that table; `None` for a case that did not compile.
+    programs: Vec<Option<(Program, usize)>>,
+    /// Per case: why it is not in the program.
+    failed: Vec<Option<Outcome>>,
+    /// Per directory entry: code info of every table function, in table order.
     code: Vec<Vec<CodeInfo>>,
     _dir: tempfile::TempDir,
 }
@@ -83,38 +92,22 @@ pub fn batch_prefix(k: usize) -> String {
     format!("cd{k}_")
 }
 
-fn table_symbol(group: usize) -> String {
-    format!("clif_diff_table_{group}")
+fn table_symbol(k: usize) -> String {
+    format!("clif_diff_table_{k}")
 }
 
-/// Cases of one batch grouped by settings, in order of first appearance.
-fn settings_groups(cases: &[&TestCase]) -> Vec<Vec<usize>> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (k, c) in cases.iter().enumerate() {
-        let key = super::batch::batch_key(c);
-        match keys.iter().position(|x| *x == key) {
-            Some(g) => groups[g].push(k),
-            None => {
-                keys.push(key);
-                groups.push(vec![k]);
-            }
-        }
-    }
-    groups
-}
-
-/// One group's compiled object.
-struct GroupObject {
+/// One case's compiled object.
+struct CaseObject {
     bytes: Vec<u8>,
     code: Vec<CodeInfo>,
-    /// (case, tramp start) for each member.
-    tramp_starts: Vec<(usize, usize)>,
 }
 
 impl Linked {
-    /// Compiles `cases` (which must share a target architecture; settings may differ) into one
-    /// object per settings group and links them into one program.
+    /// Compiles `cases` (which must share a target architecture; settings may differ), one
+    /// object file each, and links those that compiled into one program.
+    ///
+    /// `Err` is for what fails the whole batch: no toolchain, or a failed link (which one case
+    /// may cause: callers bisect).
     pub fn build(cases: &[&TestCase], spec: &EngineSpec) -> Result<Linked, Outcome> {
         let setup_err = |e: anyhow::Error| Outcome::Error {
             phase: Phase::Setup,
@@ -138,59 +131,78 @@ impl Linked {
         let mut overrides: Vec<(&str, &str)> = vec![("is_pic", "true")];
         overrides.extend(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
 
-        let programs: Vec<Program> = cases
-            .iter()
-            .enumerate()
-            .map(|(k, c)| Program::plan(c, &batch_prefix(k)))
-            .collect::<Result<_, _>>()?;
-        let groups = settings_groups(cases);
-        let mut objects = Vec::new();
-        for (g, members) in groups.iter().enumerate() {
-            let isa = build_isa(cases[members[0]], &overrides).map_err(setup_err)?;
-            objects.push(compile_group(isa, g, groups.len(), members, &programs)?);
+        let mut failed: Vec<Option<Outcome>> = vec![None; cases.len()];
+        let mut programs: Vec<Option<(Program, usize)>> = Vec::new();
+        // (case, object) of the cases that compiled, in directory order.
+        let mut objects: Vec<(usize, CaseObject)> = Vec::new();
+        let mut directory_isa = None;
+        for (k, case) in cases.iter().enumerate() {
+            let compiled = Program::plan(case, &batch_prefix(k)).and_then(|p| {
+                let isa = build_isa(case, &overrides).map_err(setup_err)?;
+                directory_isa.get_or_insert_with(|| isa.clone());
+                let object = compile_case(isa, k, &p)?;
+                Ok((p, object))
+            });
+            match compiled {
+                Ok((p, object)) => {
+                    programs.push(Some((p, objects.len())));
+                    objects.push((k, object));
+                }
+                Err(o) => {
+                    programs.push(None);
+                    failed[k] = Some(o);
+                }
+            }
         }
 
         let dir = tempfile::Builder::new()
             .prefix("obj-")
             .tempdir_in(scratch_dir().map_err(setup_err)?)
             .map_err(|e| setup_err(e.into()))?;
-        let exe = dir.path().join("case");
-        let mut paths = vec![toolchain.driver_object().map_err(setup_err)?];
-        for (g, o) in objects.iter().enumerate() {
-            let path = dir.path().join(format!("group{g}.o"));
-            std::fs::write(&path, &o.bytes).map_err(|e| setup_err(e.into()))?;
-            paths.push(path);
-        }
-        let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-        toolchain
-            .link(&refs, &exe)
-            .map_err(|message| Outcome::Error {
-                phase: Phase::Link,
-                message,
-            })?;
-        let mut placed = vec![(0usize, 0usize); cases.len()];
-        for (g, o) in objects.iter().enumerate() {
-            for &(k, start) in &o.tramp_starts {
-                placed[k] = (g, start);
+        let mut exe = None;
+        if let Some(isa) = directory_isa.filter(|_| !objects.is_empty()) {
+            let keys: Vec<usize> = objects.iter().map(|(k, _)| *k).collect();
+            let directory = catch(Phase::Compile, || directory_object(isa, &keys))??;
+            let mut paths = vec![toolchain.driver_object().map_err(setup_err)?];
+            let dir_path = dir.path().join("directory.o");
+            std::fs::write(&dir_path, directory).map_err(|e| setup_err(e.into()))?;
+            paths.push(dir_path);
+            for (k, o) in &objects {
+                let path = dir.path().join(format!("case{k}.o"));
+                std::fs::write(&path, &o.bytes).map_err(|e| setup_err(e.into()))?;
+                paths.push(path);
             }
+            let out = dir.path().join("cases");
+            let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+            toolchain
+                .link(&refs, &out)
+                .map_err(|message| Outcome::Error {
+                    phase: Phase::Link,
+                    message,
+                })?;
+            exe = Some(out);
         }
         Ok(Linked {
             toolchain,
             exe,
             big_endian: arch.big_endian(),
-            programs: programs
-                .into_iter()
-                .zip(placed)
-                .map(|(p, (g, start))| (p, g, start))
-                .collect(),
-            code: objects.into_iter().map(|o| o.code).collect(),
+            programs,
+            failed,
+            code: objects.into_iter().map(|(_, o)| o.code).collect(),
             _dir: dir,
         })
     }
 
-    /// The call for run line `run` of batch case `k`.
+    /// Why case `k` is not in the program (it did not compile), if it is not.
+    pub fn failure(&self, k: usize) -> Option<&Outcome> {
+        self.failed[k].as_ref()
+    }
+
+    /// The call for run line `run` of batch case `k`, which must have compiled.
     pub fn call(&self, k: usize, case: &TestCase, run: usize) -> Call {
-        let (program, group, tramp_start) = &self.programs[k];
+        let (program, table) = self.programs[k]
+            .as_ref()
+            .expect("calls are only made to cases that compiled");
         let entry = program.run_entry[run];
         let sig = &program.funcs[program.entries[entry]].1.signature;
         let mut args = vec![0u8; SLOT * sig.params.len()];
@@ -201,8 +213,8 @@ impl Linked {
         Call {
             case: k,
             run,
-            group: *group,
-            tramp: tramp_start + entry,
+            group: *table,
+            tramp: entry,
             args,
             rets: sig.clone(),
         }
@@ -236,7 +248,20 @@ impl Linked {
             let rets_len = SLOT * c.rets.returns.len();
             input.push_str(&format!("{i} {} {} {rets_len} {hex}\n", c.group, c.tramp));
         }
-        let mut cmd = self.toolchain.command(&self.exe);
+        let Some(exe) = &self.exe else {
+            // Nothing compiled, so nothing was linked; callers only call compiled cases.
+            for c in calls {
+                report(
+                    c,
+                    Outcome::Error {
+                        phase: Phase::Run,
+                        message: "case is not in the program".into(),
+                    },
+                );
+            }
+            return calls.len();
+        };
+        let mut cmd = self.toolchain.command(exe);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -410,16 +435,13 @@ impl Linked {
     }
 }
 
-/// Compiles group `g` (cases `members`) into one object with its table; group 0's object also
-/// holds the directory of all `ngroups` tables.
-fn compile_group(
+/// Compiles case `k` into its own object with its table.
+fn compile_case(
     isa: cranelift_codegen::isa::OwnedTargetIsa,
-    g: usize,
-    ngroups: usize,
-    members: &[usize],
-    programs: &[Program],
-) -> Result<GroupObject, Outcome> {
-    catch(Phase::Compile, || -> Result<GroupObject, Outcome> {
+    k: usize,
+    program: &Program,
+) -> Result<CaseObject, Outcome> {
+    catch(Phase::Compile, || -> Result<CaseObject, Outcome> {
         let builder =
             ObjectBuilder::new(isa, "clif_diff", cranelift_module::default_libcall_names())
                 .map_err(|e| Outcome::Error {
@@ -427,40 +449,55 @@ fn compile_group(
                     message: super::program::module_error_text(&e),
                 })?;
         let mut module = ObjectModule::new(builder);
-        let mut defined: Vec<Defined> = Vec::new();
-        for &k in members {
-            defined.push(programs[k].define(&mut module, &batch_prefix(k))?);
-        }
-        let table = define_table(&mut module, &defined, &table_symbol(g))?;
-        if g == 0 {
-            define_directory(&mut module, table, ngroups)?;
-        }
+        let defined = [program.define(&mut module, &batch_prefix(k))?];
+        define_table(&mut module, &defined, &table_symbol(k))?;
         let code: Vec<CodeInfo> = table_order(&defined).map(|(_, c)| c.clone()).collect();
         let product = catch(Phase::Finalize, || module.finish())?;
         let bytes = product.emit().map_err(|e| Outcome::Error {
             phase: Phase::Finalize,
             message: e.to_string(),
         })?;
-        let mut start = 0;
-        let tramp_starts = members
-            .iter()
-            .zip(&defined)
-            .map(|(&k, d)| {
-                let s = start;
-                start += d.tramps.len();
-                (k, s)
-            })
-            .collect();
-        Ok(GroupObject {
-            bytes,
-            code,
-            tramp_starts,
-        })
+        Ok(CaseObject { bytes, code })
     })?
 }
 
+/// The object holding `clif_diff_tables = { n, &clif_diff_table_<k>... }` for the cases `keys`.
+fn directory_object(
+    isa: cranelift_codegen::isa::OwnedTargetIsa,
+    keys: &[usize],
+) -> Result<Vec<u8>, Outcome> {
+    let err = |e: cranelift_module::ModuleError| Outcome::Error {
+        phase: Phase::Compile,
+        message: super::program::module_error_text(&e),
+    };
+    let builder = ObjectBuilder::new(isa, "clif_diff", cranelift_module::default_libcall_names())
+        .map_err(err)?;
+    let mut module = ObjectModule::new(builder);
+    let ptr = module.isa().pointer_bytes() as usize;
+    let mut desc = DataDescription::new();
+    let mut init = vec![0u8; ptr * (1 + keys.len())];
+    init[..ptr].copy_from_slice(&pointer_word(&module, keys.len() as u64));
+    desc.define(init.into_boxed_slice());
+    desc.set_align(ptr as u64);
+    for (g, &k) in keys.iter().enumerate() {
+        let id = module
+            .declare_data(&table_symbol(k), Linkage::Import, false, false)
+            .map_err(err)?;
+        let gv = module.declare_data_in_data(id, &mut desc);
+        desc.write_data_addr(((1 + g) * ptr) as u32, gv, 0);
+    }
+    let dir = module
+        .declare_data("clif_diff_tables", Linkage::Export, false, false)
+        .map_err(err)?;
+    module.define_data(dir, &desc).map_err(err)?;
+    module.finish().emit().map_err(|e| Outcome::Error {
+        phase: Phase::Finalize,
+        message: e.to_string(),
+    })
+}
+
 fn table_order(defined: &[Defined]) -> impl Iterator<Item = &(cranelift_module::FuncId, CodeInfo)> {
-    // Case functions of all cases first, then all trampolines: the driver's table layout.
+    // Case functions first, then trampolines: the driver's table layout.
     let funcs = defined
         .iter()
         .flat_map(|d| d.code.iter().filter(|(id, _)| !d.tramps.contains(id)));
@@ -507,40 +544,6 @@ fn define_table(
         .map_err(err)?;
     module.define_data(table, &desc).map_err(err)?;
     Ok(table)
-}
-
-/// `clif_diff_tables = { ngroups, &clif_diff_table_0, ... }`; the other groups' tables are
-/// imports the linker resolves.
-fn define_directory(
-    module: &mut ObjectModule,
-    table0: cranelift_module::DataId,
-    ngroups: usize,
-) -> Result<(), Outcome> {
-    let err = |e: cranelift_module::ModuleError| Outcome::Error {
-        phase: Phase::Compile,
-        message: super::program::module_error_text(&e),
-    };
-    let ptr = module.isa().pointer_bytes() as usize;
-    let mut desc = DataDescription::new();
-    let mut init = vec![0u8; ptr * (1 + ngroups)];
-    init[..ptr].copy_from_slice(&pointer_word(module, ngroups as u64));
-    desc.define(init.into_boxed_slice());
-    desc.set_align(ptr as u64);
-    for g in 0..ngroups {
-        let id = if g == 0 {
-            table0
-        } else {
-            module
-                .declare_data(&table_symbol(g), Linkage::Import, false, false)
-                .map_err(err)?
-        };
-        let gv = module.declare_data_in_data(id, &mut desc);
-        desc.write_data_addr(((1 + g) * ptr) as u32, gv, 0);
-    }
-    let dir = module
-        .declare_data("clif_diff_tables", Linkage::Export, false, false)
-        .map_err(err)?;
-    module.define_data(dir, &desc).map_err(err)
 }
 
 /// Native programs get a memory limit and no core dumps; qemu needs its own large reservations,
