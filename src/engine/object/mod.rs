@@ -4,7 +4,7 @@
 //! Every case of a batch becomes its own object file (its own `TargetIsa`, its symbols under
 //! their own prefix) with a table of its function addresses; a directory object lists the tables
 //! and the target-neutral C driver (`driver.c`) uses them to call trampolines and to attribute
-//! faults. [`tables`] writes those objects, [`exec`] runs the program: it reads call requests on
+//! faults. `tables.rs` writes those objects, `exec.rs` runs the program: it reads call requests on
 //! stdin and answers on stdout. A Cranelift trap is answered and the same process goes on; when
 //! the program crashes (a fault that is no trap site), hangs or dies, the remaining lines are
 //! replayed in a fresh process, so one crash costs one run line, not the batch, and never a
