@@ -304,3 +304,26 @@ fn check_batch_gives_the_reports_check_gives() {
         }
     }
 }
+
+#[test]
+fn a_worker_that_dies_on_a_batch_costs_a_retry_not_an_outcome() {
+    let cases = vec![
+        mul("x86_64", 2),
+        segfault("x86_64"),
+        mul("aarch64", 3),
+        unlinkable("x86_64"),
+    ];
+    let refs: Vec<&TestCase> = cases.iter().collect();
+    let mut opts = RunOptions::default();
+    let mut sb = sandbox();
+    let healthy = sb.run_batch(&refs, &object(), &opts).unwrap();
+    opts.faults.worker_dies_on_batch = true;
+    let mut sb = sandbox();
+    let recovered = sb.run_batch(&refs, &object(), &opts).unwrap();
+    assert!(sb.spawns >= 2, "the batch worker died and was replaced");
+    for (h, r) in healthy.iter().flatten().zip(recovered.iter().flatten()) {
+        assert_eq!(h.kind(), r.kind(), "{h} vs {r}");
+        assert!(same_outcome(h, r) || h.kind() != "returned", "{h} vs {r}");
+    }
+    assert_eq!(returned(&recovered[2][0]), Some(9));
+}

@@ -194,6 +194,10 @@ pub struct Faults {
     /// The interpreter passes `sarg` pointers through instead of copying.
     #[serde(default)]
     pub interp_skip_sarg_copy: bool,
+    /// The worker aborts when handed a batch of more than one case (proves that
+    /// `Sandbox::run_batch` recovers case by case).
+    #[serde(default)]
+    pub worker_dies_on_batch: bool,
 }
 
 /// Execution limits and engine options shared by all engines of one case.

@@ -122,6 +122,9 @@ impl Sandbox {
 
 /// Worker side: runs one batch request, writing each outcome as it is known.
 pub(super) fn serve(req: BatchRequest, out: &mut impl Write) -> Result<()> {
+    if req.opts.faults.worker_dies_on_batch && req.batch.len() > 1 {
+        std::process::abort();
+    }
     let mut parsed = Vec::new();
     let mut index = Vec::new();
     for (k, text) in req.batch.iter().enumerate() {
