@@ -307,7 +307,7 @@ fn check_batch_gives_the_reports_check_gives() {
 
 #[test]
 fn a_worker_that_dies_on_a_batch_costs_a_retry_not_an_outcome() {
-    let cases = vec![
+    let cases = [
         mul("x86_64", 2),
         segfault("x86_64"),
         mul("aarch64", 3),
