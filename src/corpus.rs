@@ -54,10 +54,44 @@ pub fn promote(
         out.runs = case.runs.clone();
     }
     out.set_directive(keys::EXPECT, report.bucket.clone());
-    if let Some(k) = known.matching(&report.bucket) {
+    if let Some(k) = known.classify(&report.bucket, &case.to_text()) {
         out.set_directive(keys::KNOWN, k.id.clone());
     }
     std::fs::create_dir_all(dir)?;
     std::fs::write(&path, out.to_text())?;
     Ok((path, report))
+}
+
+/// Writes libFuzzer inputs into `dir` so that every generator feature is reached: for each
+/// feature, the first seed in `0..scan` whose case has it, as `seed-<N>.bin` (one file per
+/// distinct seed), plus `FEATURES.txt` saying which file reaches what. Returns (feature, seed).
+///
+/// The inputs are the generator's own seed bytes, so the fuzz targets start from cases that
+/// already reach every feature instead of rediscovering them.
+pub fn write_fuzz_seeds(
+    dir: &Path,
+    cfg: &crate::generator::Config,
+    scan: u64,
+) -> Result<Vec<(String, u64)>> {
+    use crate::generator::{features::features, from_seed, seed_bytes};
+    std::fs::create_dir_all(dir)?;
+    let mut found: std::collections::BTreeMap<String, u64> = Default::default();
+    for seed in 0..scan {
+        for name in features(&from_seed(seed, cfg)).names() {
+            found.entry(name.replace(' ', "_")).or_insert(seed);
+        }
+    }
+    let mut index =
+        String::from("# feature -> libFuzzer seed input (`clif-diff corpus fuzz-seeds`)\n");
+    let mut seeds: Vec<u64> = found.values().copied().collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    for s in seeds {
+        std::fs::write(dir.join(format!("seed-{s}.bin")), seed_bytes(s))?;
+    }
+    for (f, s) in &found {
+        index += &format!("{f} seed-{s}.bin\n");
+    }
+    std::fs::write(dir.join("FEATURES.txt"), index)?;
+    Ok(found.into_iter().collect())
 }

@@ -86,17 +86,23 @@ pub fn abort_on_finding(case: &TestCase, report: &Report) {
     if !report.verdict.is_finding() {
         return;
     }
-    if !report_known() && known().matching(&report.bucket).is_some() {
+    if !report_known() && known().classify(&report.bucket, &case.to_text()).is_some() {
         return;
     }
     eprintln!("clif-diff finding: {}\n{}", report.bucket, case.to_text());
-    eprintln!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+    eprintln!(
+        "{}",
+        serde_json::to_string_pretty(report).unwrap_or_default()
+    );
     std::process::abort();
 }
 
 /// The `differential` target: all three engines on a host case.
 pub fn differential(case: &HostCase) {
-    let engines: Vec<EngineSpec> = EngineKind::ALL.iter().map(|k| EngineSpec::plain(*k)).collect();
+    let engines: Vec<EngineSpec> = EngineKind::ALL
+        .iter()
+        .map(|k| EngineSpec::plain(*k))
+        .collect();
     let report = run_in_process(&case.0, &engines, &RunOptions::default());
     abort_on_finding(&case.0, &report);
 }
@@ -111,7 +117,10 @@ pub fn jit_relocs(case: &AnyTargetCase) {
     };
     let host = crate::target::case_arch(&case.0).is_ok_and(|a| a == Arch::host());
     let engines: Vec<EngineSpec> = if host {
-        vec![EngineSpec::plain(EngineKind::Interp), EngineSpec::plain(EngineKind::Jit)]
+        vec![
+            EngineSpec::plain(EngineKind::Interp),
+            EngineSpec::plain(EngineKind::Jit),
+        ]
     } else {
         vec![EngineSpec::plain(EngineKind::Jit)]
     };

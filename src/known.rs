@@ -29,6 +29,17 @@ pub struct Known {
     /// A corpus file that reproduces it.
     #[serde(default)]
     pub reproducer: Option<String>,
+    /// Text that must all occur in the case for the entry to apply. Lets a bug whose bucket is
+    /// generic (`crash:jit:SIGSEGV`) be known only for the cases that show its cause, so other
+    /// causes of the same bucket are still reported as new.
+    #[serde(default)]
+    pub when: Vec<String>,
+}
+
+impl Known {
+    fn applies(&self, bucket: &str, case_text: &str) -> bool {
+        glob_match(&self.bucket, bucket) && self.when.iter().all(|w| case_text.contains(w.as_str()))
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -54,8 +65,24 @@ impl KnownBuckets {
         }
     }
 
-    pub fn matching(&self, bucket: &str) -> Option<&Known> {
-        self.entries.iter().find(|k| glob_match(&k.bucket, bucket))
+    /// The entry that explains `bucket` for a case with text `case_text`, most specific first.
+    pub fn classify(&self, bucket: &str, case_text: &str) -> Option<&Known> {
+        let mut hits: Vec<&Known> = self
+            .entries
+            .iter()
+            .filter(|k| k.applies(bucket, case_text))
+            .collect();
+        hits.sort_by_key(|k| std::cmp::Reverse(k.when.len()));
+        hits.into_iter().next()
+    }
+
+    /// The key findings are deduplicated by: the bucket, refined by the known entry when that
+    /// entry is conditional, so a known cause and an unknown one never share a directory.
+    pub fn store_key(&self, bucket: &str, case_text: &str) -> String {
+        match self.classify(bucket, case_text) {
+            Some(k) if !k.when.is_empty() => format!("{bucket}@{}", k.id),
+            _ => bucket.to_string(),
+        }
     }
 }
 
@@ -97,9 +124,48 @@ mod tests {
         assert!(!k.entries.is_empty());
         for e in &k.entries {
             assert!(!e.reason.trim().is_empty(), "{} has no reason", e.id);
-            assert!(k.matching(e.bucket.trim_end_matches('*')).is_some());
+            let text = e.when.join(" ");
+            assert_eq!(
+                k.classify(e.bucket.trim_end_matches('*'), &text)
+                    .map(|m| &m.id),
+                Some(&e.id)
+            );
         }
-        assert!(k.matching("agree").is_none());
+        assert!(k.classify("agree", "").is_none());
+    }
+
+    #[test]
+    fn conditional_entries_only_cover_their_cause() {
+        let k: KnownBuckets = toml::from_str(
+            r#"
+            [[known]]
+            id = "generic"
+            bucket = "crash:*"
+            kind = "limit"
+            reason = "r"
+            [[known]]
+            id = "specific"
+            bucket = "crash:jit:SIGSEGV"
+            kind = "bug"
+            reason = "r"
+            when = ["sarg(", "windows_fastcall"]
+            "#,
+        )
+        .unwrap();
+        let both = "f(i64 sarg(8)) windows_fastcall";
+        assert_eq!(
+            k.classify("crash:jit:SIGSEGV", both).unwrap().id,
+            "specific"
+        );
+        assert_eq!(
+            k.classify("crash:jit:SIGSEGV", "sarg(8) only").unwrap().id,
+            "generic"
+        );
+        assert_eq!(
+            k.store_key("crash:jit:SIGSEGV", both),
+            "crash:jit:SIGSEGV@specific"
+        );
+        assert_eq!(k.store_key("crash:jit:SIGSEGV", "x"), "crash:jit:SIGSEGV");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod case;
 pub mod cinterop;
 pub mod corpus;
 pub mod engine;
+pub mod fuzzing;
+pub mod generator;
 pub mod harness;
 pub mod import;
 pub mod known;

@@ -31,9 +31,9 @@ impl Verdict {
     }
 }
 
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
             Verdict::Unsupported => "unsupported",
             Verdict::Agree => "agree",
             Verdict::Mismatch => "mismatch",
@@ -41,7 +41,13 @@ impl fmt::Display for Verdict {
             Verdict::Timeout => "timeout",
             Verdict::Crash => "crash",
             Verdict::Panic => "panic",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

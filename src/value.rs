@@ -18,26 +18,13 @@ pub enum Val {
     I16(i16),
     I32(i32),
     I64(i64),
-    /// As a decimal string: JSON numbers beyond 64 bits do not survive serde_json.
+    /// As a decimal string on the wire: `Outcome` is an internally tagged enum, which serde
+    /// buffers through a representation that cannot hold integers beyond 64 bits.
     I128(#[serde(with = "i128_text")] i128),
     /// Bit pattern of an `f32`.
     F32(u32),
     /// Bit pattern of an `f64`.
     F64(u64),
-}
-
-mod i128_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&v.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 impl Val {
@@ -142,6 +129,18 @@ impl fmt::Display for Val {
     }
 }
 
+mod i128_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
+}
+
 /// Oracle equality of two result lists.
 pub fn same_list(a: &[Val], b: &[Val]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y))
@@ -175,10 +174,19 @@ mod tests {
     }
 
     #[test]
-    fn i128_survives_json() {
-        let v = Val::I128(i128::MIN + 3);
-        let back: Val = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
-        assert!(back.same(&v));
+    fn wide_values_survive_the_worker_protocol() {
+        let o = crate::outcome::Outcome::Returned {
+            values: vec![Val::I128(i128::MIN + 7), Val::I128(1 << 100)],
+        };
+        let back: crate::outcome::Outcome =
+            serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+        let crate::outcome::Outcome::Returned { values } = back else {
+            panic!("not a return")
+        };
+        assert!(same_list(
+            &values,
+            &[Val::I128(i128::MIN + 7), Val::I128(1 << 100)]
+        ));
     }
 
     #[test]

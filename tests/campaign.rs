@@ -1,36 +1,14 @@
 //! Campaign robustness: crashing, hanging and killed workers leave every finding on disk.
 
+use clif_diff::campaign;
 use clif_diff::campaign::findings::FindingStore;
-use clif_diff::campaign::{self, CampaignConfig};
-use clif_diff::case::{TestCase, load};
-use clif_diff::harness::Plan;
 use clif_diff::known::KnownBuckets;
-use clif_diff::sandbox::WorkerCommand;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-fn case(rel: &str) -> TestCase {
-    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
-}
-
-fn config(out: &Path, cases: u64, jobs: usize) -> CampaignConfig {
-    let mut plan = Plan::default();
-    plan.opts.timeout_ms = 1500;
-    plan.opts.fuel = 200_000;
-    CampaignConfig {
-        time: None,
-        cases: Some(cases),
-        jobs,
-        plan,
-        first_seed: 0,
-        out: out.to_path_buf(),
-        worker: WorkerCommand {
-            exe: env!("CARGO_BIN_EXE_clif-diff").into(),
-        },
-        progress: false,
-    }
-}
+mod common;
+use common::{case, config};
 
 /// Replays a stored finding through the binary, from its `.clif` alone.
 fn replayed_bucket(file: &Path) -> String {
@@ -53,9 +31,7 @@ fn segfaults_and_hangs_are_recorded_and_the_campaign_goes_on() {
     ];
     let source = |seed: u64| {
         // Campaign plans come from the command line, not from case directives.
-        let mut c = cases[(seed % 3) as usize].clone();
-        c.directives.clear();
-        c
+        cases[(seed % 3) as usize].clone()
     };
     let cfg = config(dir.path(), 6, 2);
     let store = FindingStore::open(dir.path(), KnownBuckets::default()).unwrap();

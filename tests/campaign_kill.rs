@@ -1,38 +1,16 @@
 //! Campaign robustness against a worker killed from outside. A test binary of its own: it kills
 //! child processes of the test process, which must not belong to other tests.
 
+use clif_diff::campaign;
 use clif_diff::campaign::findings::FindingStore;
-use clif_diff::campaign::{self, CampaignConfig};
-use clif_diff::case::{TestCase, load};
-use clif_diff::harness::Plan;
+use clif_diff::case::load;
 use clif_diff::known::KnownBuckets;
-use clif_diff::sandbox::WorkerCommand;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+
+mod common;
+use common::{case, config};
 use std::time::Duration;
-
-fn case(rel: &str) -> TestCase {
-    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
-}
-
-fn config(out: &Path, cases: u64, jobs: usize) -> CampaignConfig {
-    let mut plan = Plan::default();
-    plan.opts.timeout_ms = 1500;
-    plan.opts.fuel = 200_000;
-    CampaignConfig {
-        time: None,
-        cases: Some(cases),
-        jobs,
-        plan,
-        first_seed: 0,
-        out: out.to_path_buf(),
-        worker: WorkerCommand {
-            exe: env!("CARGO_BIN_EXE_clif-diff").into(),
-        },
-        progress: false,
-    }
-}
 
 fn worker_children() -> Vec<i32> {
     let me = std::process::id() as i32;
@@ -59,11 +37,7 @@ fn worker_children() -> Vec<i32> {
 #[test]
 fn a_worker_killed_mid_case_is_replaced_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let looping = {
-        let mut c = case("tests/cases/loop-forever.clif");
-        c.directives.clear();
-        c
-    };
+    let looping = case("tests/cases/loop-forever.clif");
     let source = move |_seed: u64| looping.clone();
     let mut cfg = config(dir.path(), 2, 1);
     cfg.plan.opts.timeout_ms = 4000;

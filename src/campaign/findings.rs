@@ -34,6 +34,8 @@ pub enum Recorded {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BucketInfo {
+    /// What findings are deduplicated by: the bucket, refined by a conditional known entry.
+    pub key: String,
     pub bucket: String,
     pub hits: u64,
     /// Known-bug id, when the bucket is listed in `corpus/known-bugs.toml`.
@@ -101,7 +103,7 @@ impl FindingStore {
                     b.hits = h.trim().parse().unwrap_or(b.hits);
                 }
                 b.dir = p.clone();
-                buckets.insert(b.bucket.clone(), b);
+                buckets.insert(b.key.clone(), b);
             }
         }
         Ok(FindingStore {
@@ -127,9 +129,14 @@ impl FindingStore {
         report: &Report,
         seed: Option<u64>,
     ) -> Result<Recorded> {
-        let known = self.known.matching(&report.bucket).map(|k| k.id.clone());
+        let text = case.to_text();
+        let known = self
+            .known
+            .classify(&report.bucket, &text)
+            .map(|k| k.id.clone());
+        let key = self.known.store_key(&report.bucket, &text);
         let mut buckets = self.buckets.lock().unwrap();
-        if let Some(b) = buckets.get_mut(&report.bucket) {
+        if let Some(b) = buckets.get_mut(&key) {
             b.hits += 1;
             write_atomic(&b.dir.join("hits"), format!("{}\n", b.hits).as_bytes())?;
             return Ok(Recorded::Repeat {
@@ -137,7 +144,7 @@ impl FindingStore {
                 known,
             });
         }
-        let slug = bucket_slug(&report.bucket);
+        let slug = bucket_slug(&key);
         let final_dir = self.dir.join(&slug);
         let tmp = self.dir.join(format!(
             ".{slug}.tmp-{}-{}",
@@ -168,6 +175,7 @@ impl FindingStore {
         )?;
         std::fs::write(tmp.join("hits"), "1\n")?;
         let info = BucketInfo {
+            key: key.clone(),
             bucket: report.bucket.clone(),
             hits: 1,
             known: known.clone(),
@@ -184,7 +192,7 @@ impl FindingStore {
         } else {
             std::fs::rename(&tmp, &final_dir)?;
         }
-        buckets.insert(report.bucket.clone(), info);
+        buckets.insert(key, info);
         Ok(Recorded::New {
             dir: final_dir,
             known,

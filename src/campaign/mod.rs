@@ -12,7 +12,7 @@ pub mod reduce_new;
 
 use crate::case::TestCase;
 use crate::harness::{Plan, check};
-use crate::oracle::{Report, Verdict};
+use crate::oracle::Report;
 use crate::sandbox::{Sandbox, WorkerCommand};
 use anyhow::Result;
 use findings::{FindingStore, Recorded};
@@ -250,22 +250,4 @@ fn write_summary(out: &Path, stats: &Stats, store: &FindingStore, next_seed: u64
         &summary_path(out),
         serde_json::to_string_pretty(&s)?.as_bytes(),
     )
-}
-
-/// True when the verdict counts as a finding that is not known.
-pub fn is_new_finding(report: &Report, store: &FindingStore) -> bool {
-    report.verdict.is_finding() && store.known().matching(&report.bucket).is_none()
-}
-
-/// Verdict counts are keyed by this for the summary.
-pub fn verdict_key(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Unsupported => "unsupported",
-        Verdict::Agree => "agree",
-        Verdict::Mismatch => "mismatch",
-        Verdict::Error => "error",
-        Verdict::Timeout => "timeout",
-        Verdict::Crash => "crash",
-        Verdict::Panic => "panic",
-    }
 }

@@ -59,10 +59,7 @@ impl Stats {
         if !invalid {
             self.valid += 1;
         }
-        *self
-            .verdicts
-            .entry(super::verdict_key(report.verdict))
-            .or_default() += 1;
+        *self.verdicts.entry(report.verdict.name()).or_default() += 1;
         for (t, m) in self.engine_micros.iter_mut().zip(&report.engine_micros) {
             *t += m;
         }

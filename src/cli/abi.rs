@@ -124,7 +124,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             println!();
             continue;
         }
-        match known.matching(bucket) {
+        match known.classify(bucket, "") {
             Some(k) => print!("  (known {:?} `{}`)", k.kind, k.id),
             None => finding |= !bucket.starts_with("abi-refused:") || bucket.contains("panic"),
         }

@@ -1,75 +1,64 @@
-//! `clif-diff bench-object FILES…`: what the object path costs per case, one link per case
-//! against batches.
-//!
-//! Runs in this process (no sandbox: the inputs are trusted corpus cases) so that only the
-//! object path is timed. Each file is repeated `--repeat` times to make a workload; cases are
-//! grouped by target like campaigns group them.
+//! `clif-diff bench`: cases/s per engine, alone and together, on a fixed seed range.
 
-use clif_diff::case::{TestCase, load};
-use clif_diff::engine::batch::{batch_key, run_batch};
-use clif_diff::engine::{EngineKind, EngineSpec, RunOptions};
-use clif_diff::toolchain::link_count;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::Instant;
+use super::EngineArgs;
+use clif_diff::bench::{BenchConfig, render, run};
+use clif_diff::generator;
+use clif_diff::harness::Plan;
+use clif_diff::sandbox::WorkerCommand;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Cases to run (their `target` lines pick the ISA).
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// Copies of each file in the workload.
-    #[arg(long, default_value_t = 20)]
-    pub repeat: usize,
-    /// Cases per batch in the batched mode.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
+    /// Cases per measurement.
+    #[arg(long, default_value_t = 200)]
+    pub cases: u64,
+    /// First seed of the fixed range.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Job counts to measure, comma-separated.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    pub jobs: Vec<usize>,
+    /// Target architecture of generated cases.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Write the rows and breakdown as JSON here too.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 pub fn main(args: Args) -> anyhow::Result<i32> {
-    clif_diff::panics::install_hook();
-    let spec = EngineSpec::plain(EngineKind::Object);
-    let opts = RunOptions::default();
-    let mut groups: BTreeMap<String, Vec<TestCase>> = BTreeMap::new();
-    for f in &args.files {
-        let case = load(f)?;
-        let copies = std::iter::repeat_n(case.clone(), args.repeat);
-        groups.entry(batch_key(&case)).or_default().extend(copies);
+    if cfg!(debug_assertions) {
+        eprintln!("clif-diff bench: warning: debug build; numbers are not representative");
     }
+    let cfg = super::r#gen::load_config(None, args.target.as_deref())?;
+    let source = move |seed: u64| generator::from_seed(seed, &cfg);
+    let plan = Plan::for_case(
+        &clif_diff::case::TestCase::empty(),
+        &args.engine.overrides()?,
+    )?;
+    let bench = BenchConfig {
+        cases: args.cases,
+        first_seed: args.seed,
+        jobs: args.jobs.clone(),
+        plan,
+        worker: WorkerCommand::from_env()?,
+    };
+    let (rows, breakdown) = run(&bench, &source)?;
     println!(
-        "{:<28} {:>6} {:>6}  {:>12} {:>9}  {:>12} {:>9}  {:>7}",
-        "target", "cases", "runs", "single ms/c", "links", "batch ms/c", "links", "speedup"
+        "seeds {}..{}, target {}\n",
+        args.seed,
+        args.seed + args.cases,
+        args.target.as_deref().unwrap_or("host")
     );
-    for (key, cases) in &groups {
-        let refs: Vec<&TestCase> = cases.iter().collect();
-        let runs: usize = cases.iter().map(|c| c.runs.len()).sum();
-        // Warm the driver-object cache so neither mode pays for compiling driver.c.
-        run_batch(&refs[..1], &spec, &opts);
-
-        let (l0, t0) = (link_count(), Instant::now());
-        for c in &refs {
-            run_batch(std::slice::from_ref(c), &spec, &opts);
-        }
-        let (single, single_links) = (t0.elapsed(), link_count() - l0);
-
-        let (l0, t0) = (link_count(), Instant::now());
-        for chunk in refs.chunks(args.batch.max(1)) {
-            run_batch(chunk, &spec, &opts);
-        }
-        let (batched, batch_links) = (t0.elapsed(), link_count() - l0);
-
-        let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / cases.len() as f64;
-        println!(
-            "{:<28} {:>6} {:>6}  {:>12.2} {:>9}  {:>12.2} {:>9}  {:>6.1}x",
-            key,
-            cases.len(),
-            runs,
-            per(single),
-            single_links,
-            per(batched),
-            batch_links,
-            single.as_secs_f64() / batched.as_secs_f64()
-        );
+    print!("{}", render(&rows, &breakdown));
+    if let Some(j) = &args.json {
+        std::fs::write(
+            j,
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "rows": rows, "breakdown": breakdown }),
+            )?,
+        )?;
     }
     Ok(0)
 }

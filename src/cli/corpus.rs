@@ -11,6 +11,18 @@ use std::path::PathBuf;
 pub enum Command {
     /// Run FILE, record the bucket it shows as its expectation, and add it to the corpus.
     Add(AddArgs),
+    /// Write one libFuzzer seed input per generator feature (for `cargo fuzz` and ClusterFuzzLite).
+    FuzzSeeds(SeedArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SeedArgs {
+    /// Output directory.
+    #[arg(long, default_value = "corpus/fuzz-seeds")]
+    pub dir: PathBuf,
+    /// Seeds to scan for features.
+    #[arg(long, default_value_t = 500)]
+    pub scan: u64,
 }
 
 #[derive(clap::Args)]
@@ -30,7 +42,16 @@ pub struct AddArgs {
 pub fn main(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Add(a) => add(a),
+        Command::FuzzSeeds(a) => fuzz_seeds(a),
     }
+}
+
+fn fuzz_seeds(args: SeedArgs) -> anyhow::Result<i32> {
+    let cfg = super::r#gen::load_config(None, None)?;
+    for (feature, seed) in clif_diff::corpus::write_fuzz_seeds(&args.dir, &cfg, args.scan)? {
+        println!("{feature:<28} seed {seed}");
+    }
+    Ok(0)
 }
 
 fn add(args: AddArgs) -> anyhow::Result<i32> {

@@ -8,7 +8,6 @@ use clif_diff::generator::{self, Config};
 use clif_diff::harness::Plan;
 use clif_diff::known::KnownBuckets;
 use clif_diff::sandbox::WorkerCommand;
-use clif_diff::target::Arch;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,9 +34,9 @@ pub struct Args {
     /// Continue from the last seed recorded in OUT/campaign.json.
     #[arg(long)]
     pub resume: bool,
-    /// Target architecture of generated cases (default: host).
+    /// Target architecture of generated cases (default: the config's, else the host).
     #[arg(long)]
-    pub target: Option<Arch>,
+    pub target: Option<String>,
     /// Generator configuration (TOML).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -56,7 +55,10 @@ pub struct Args {
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
     let n: f64 = num.parse().map_err(|_| format!("bad duration `{s}`"))?;
     let secs = match unit {
         "" | "s" => n,
@@ -85,7 +87,6 @@ impl CaseSource for GenSource {
 }
 
 pub fn main(args: Args) -> anyhow::Result<i32> {
-    let arch = args.target.unwrap_or_else(Arch::host);
     let source: Box<dyn CaseSource> = match &args.from_dir {
         Some(dir) => {
             let cases = clif_diff::replay::corpus_files(dir)?
@@ -96,10 +97,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             Box::new(DirSource(cases))
         }
         None => {
-            let cfg = match &args.config {
-                Some(p) => Config::from_toml_file(p)?.for_arch(arch),
-                None => Config::for_target(arch),
-            };
+            let cfg = super::r#gen::load_config(args.config.as_deref(), args.target.as_deref())?;
             Box::new(GenSource(cfg))
         }
     };
@@ -143,7 +141,9 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
                 // Second Ctrl-C: the user means it.
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: finishing cases in flight, then summarising (Ctrl-C again to abort)");
+            eprintln!(
+                "\ninterrupted: finishing cases in flight, then summarising (Ctrl-C again to abort)"
+            );
         });
     }
     let reduce_hook = (!args.no_reduce).then(clif_diff::campaign::reduce_new::hook);

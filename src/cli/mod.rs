@@ -5,7 +5,10 @@
 
 mod abi;
 mod bench;
+mod bench_object;
 mod corpus;
+mod fuzz;
+mod r#gen;
 mod import;
 mod reduce;
 mod replay;
@@ -32,6 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: a fuzzing campaign with a progress bar and a summary.
+    Fuzz(fuzz::Args),
     /// Run one .clif case on all engines and print the verdict.
     Run(run::Args),
     /// Replay a regression corpus; fails on any changed verdict.
@@ -39,7 +44,7 @@ enum Command {
     /// C interop: random System V signatures, Cranelift against `cc`, in both directions.
     Abi(abi::Args),
     /// Object-path cost per case: one link per case against batches.
-    BenchObject(bench::Args),
+    BenchObject(bench_object::Args),
     /// Manage the regression corpus.
     #[command(subcommand)]
     Corpus(corpus::Command),
@@ -49,6 +54,10 @@ enum Command {
     Import(import::Args),
     /// Shrink a finding to a small reproducer with the same bucket.
     Reduce(reduce::Args),
+    /// Generate a random case (or, with --stats N, measure what N cases contain).
+    Gen(r#gen::Args),
+    /// Throughput per engine, alone and together (use a release build).
+    Bench(bench::Args),
     /// Internal: serve engine requests on stdin (started by the sandbox).
     #[command(hide = true)]
     Worker,
@@ -57,14 +66,17 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Fuzz(a) => fuzz::main(a),
+        Command::Bench(a) => bench::main(a),
         Command::Run(a) => run::main(a),
         Command::Replay(a) => replay::main(a),
-        Command::BenchObject(a) => bench::main(a),
+        Command::BenchObject(a) => bench_object::main(a),
         Command::Abi(a) => abi::main(a),
         Command::Import(a) => import::main(a),
         Command::Corpus(c) => corpus::main(c),
         Command::Report(a) => report::main(a),
         Command::Reduce(a) => reduce::main(a),
+        Command::Gen(a) => r#gen::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
     };
     match result {

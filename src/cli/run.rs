@@ -28,7 +28,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report, &KnownBuckets::load_default());
+        print_report(&report, &KnownBuckets::load_default(), &case.to_text());
     }
     Ok(if report.verdict.is_finding() {
         EXIT_FINDING
@@ -61,7 +61,7 @@ pub fn preflight(case: &clif_diff::case::TestCase, plan: &Plan) -> anyhow::Resul
     Ok(())
 }
 
-pub fn print_report(report: &Report, known: &KnownBuckets) {
+pub fn print_report(report: &Report, known: &KnownBuckets, case_text: &str) {
     let labels: Vec<String> = report.engines.iter().map(|e| e.label()).collect();
     let mut rows: Vec<Vec<String>> = vec![
         std::iter::once("run".to_string())
@@ -86,10 +86,16 @@ pub fn print_report(report: &Report, known: &KnownBuckets) {
             .collect();
         println!("{}", cells.join("  ").trim_end());
     }
+    let times: Vec<String> = labels
+        .iter()
+        .zip(&report.engine_micros)
+        .map(|(l, us)| format!("{l} {:.1} ms", *us as f64 / 1e3))
+        .collect();
+    println!("time: {}", times.join(", "));
     print!("verdict: {}", report.verdict);
     if report.verdict.is_finding() {
         print!("  bucket: {}", report.bucket);
-        if let Some(k) = known.matching(&report.bucket) {
+        if let Some(k) = known.classify(&report.bucket, case_text) {
             print!("  (known {:?} `{}`: {})", k.kind, k.id, k.reason);
         }
     }

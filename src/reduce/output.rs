@@ -79,7 +79,8 @@ pub fn render(reduced: &Reduced, plan: &Plan, source: &str, out: &str) -> String
     let mut case: TestCase = reduced.case.clone();
     case.directives.clear();
     case.set_directive(keys::EXPECT, report.bucket.clone());
-    if let Some(k) = KnownBuckets::load_default().matching(&report.bucket) {
+    if let Some(k) = KnownBuckets::load_default().classify(&report.bucket, &reduced.case.to_text())
+    {
         case.set_directive(keys::KNOWN, k.id.clone());
     }
     plan.record(&mut case);

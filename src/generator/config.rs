@@ -1,0 +1,356 @@
+//! The generator's knobs, in the style of `wasm-smith`: every size is bounded here, every feature
+//! can be switched off, and [`Config::for_target`] cuts the domain down to what a backend accepts.
+//!
+//! A config is plain data, deserialisable from TOML (`clif-diff gen --config FILE`); fields left
+//! out keep their defaults.
+
+use crate::target::Arch;
+use anyhow::{Result, anyhow, bail};
+use cranelift_codegen::ir::{Type, types};
+use cranelift_codegen::isa::CallConv;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Fields a TOML file leaves out take the unrestricted defaults; callers then apply
+// `restricted_to(arch)`, so a file written for one target still works for another.
+#[serde(default = "Config::unrestricted", deny_unknown_fields)]
+pub struct Config {
+    /// The architecture of the `target` line.
+    pub target: String,
+
+    /// Functions per case, the entry included.
+    pub min_functions: usize,
+    pub max_functions: usize,
+    /// Parameters of a non-entry function (register and stack passing both need large lists).
+    pub max_params: usize,
+    /// Parameters of the entry; all scalars, since a run line supplies them.
+    pub max_entry_params: usize,
+    pub max_returns: usize,
+    /// Value types of parameters, returns and instructions: `i8 i16 i32 i64 i128 f32 f64`.
+    pub types: Vec<String>,
+    /// Calling conventions to draw from; [`Config::for_target`] removes the illegal ones.
+    pub conventions: Vec<String>,
+    /// `uext`/`sext` attributes on narrow integer parameters and returns.
+    pub extensions: bool,
+
+    /// `sarg(N)` parameters (callee-copied structs).
+    pub sarg: bool,
+    pub max_sarg_params: usize,
+    pub max_sarg_size: u32,
+    /// Every `sarg` size is a multiple of this (the x86_64 backend asserts multiples of 8).
+    pub sarg_size_multiple: u32,
+    /// Give `sarg` parameters to `windows_fastcall` and `preserve_all` functions. Off by
+    /// default: cranelift-codegen 0.135.8 (x86_64) calls the `memcpy` that copies the struct
+    /// with the *callee's* convention instead of the platform's, so libc's `memcpy` gets its
+    /// arguments in the wrong registers (fastcall: crash) or clobbers registers the caller
+    /// believes preserved (preserve_all: wrong results). See
+    /// `corpus/regressions/x64-sarg-memcpy-*.clif`.
+    pub sarg_memcpy_conv_bug: bool,
+    /// Plain pointer parameters into the caller's memory, which the callee reads and writes.
+    pub pointer_params: bool,
+    pub max_pointer_params: usize,
+
+    pub calls: bool,
+    /// Direct calls to callees not marked `colocated` (GOT/absolute relocations).
+    pub non_colocated_calls: bool,
+    /// `func_addr` + `call_indirect`.
+    pub call_indirect: bool,
+    /// `return_call`/`return_call_indirect` between `tail` functions.
+    pub return_call: bool,
+    pub max_calls_per_function: usize,
+
+    /// Instructions per function, calls and control flow included.
+    pub max_instructions: usize,
+    /// Nesting of if/switch/loop regions.
+    pub max_depth: usize,
+    pub max_blocks: usize,
+    pub br_table: bool,
+    pub loops: bool,
+    pub max_loop_iterations: u32,
+    pub max_stack_slots: usize,
+    pub max_slot_size: u32,
+    pub floats: bool,
+    /// `ceil floor trunc nearest`.
+    pub float_rounding: bool,
+    pub fma: bool,
+    /// Allow the float operations above where the backend lowers them to libm calls (x86_64
+    /// without `has_sse41`/`has_fma`). Off by default: the JIT engine resolves only `memcpy`,
+    /// `memmove` and `memset`, and panics on the others.
+    pub float_libcalls: bool,
+    /// ISA flag sets for the `target` line, one drawn per case (`""` is the baseline). Every
+    /// set must be supported by the host that runs the cases natively. Empty: the target's
+    /// defaults (on x86_64 the baseline, v2 and v3 levels).
+    pub isa_flag_sets: Vec<String>,
+    /// Guarded `udiv sdiv urem srem`.
+    pub int_division: bool,
+    /// Estimated interpreted instructions per run line: bounds loops × calls.
+    pub max_dynamic_cost: u64,
+
+    /// Run lines per case.
+    pub runs: usize,
+    /// `opt_level` values to draw from.
+    pub opt_levels: Vec<String>,
+    /// `regalloc_algorithm` values to draw from (empty: leave the default).
+    pub regalloc_algorithms: Vec<String>,
+    /// Boolean settings each set to `true` or `false` at random (one `set` line each).
+    pub bool_settings: Vec<String>,
+}
+
+impl Default for Config {
+    /// The knobs for x86_64, the host clif-diff is developed on.
+    fn default() -> Self {
+        Config::for_target(Arch::X86_64)
+    }
+}
+
+impl Config {
+    /// Every feature on, every convention listed: not yet cut down to a target.
+    pub fn unrestricted() -> Config {
+        Config {
+            target: "x86_64".into(),
+            min_functions: 1,
+            max_functions: 6,
+            max_params: 24,
+            max_entry_params: 10,
+            max_returns: 8,
+            types: ["i8", "i16", "i32", "i64", "i128", "f32", "f64"]
+                .map(String::from)
+                .to_vec(),
+            conventions: [
+                "system_v",
+                "fast",
+                "tail",
+                "windows_fastcall",
+                "winch",
+                "preserve_all",
+                "apple_aarch64",
+            ]
+            .map(String::from)
+            .to_vec(),
+            extensions: true,
+            sarg: true,
+            max_sarg_params: 3,
+            max_sarg_size: 64,
+            sarg_size_multiple: 8,
+            sarg_memcpy_conv_bug: false,
+            pointer_params: true,
+            max_pointer_params: 2,
+            calls: true,
+            non_colocated_calls: true,
+            call_indirect: true,
+            return_call: true,
+            max_calls_per_function: 5,
+            max_instructions: 80,
+            max_depth: 3,
+            max_blocks: 16,
+            br_table: true,
+            loops: true,
+            max_loop_iterations: 6,
+            max_stack_slots: 3,
+            max_slot_size: 64,
+            floats: true,
+            float_rounding: true,
+            fma: true,
+            float_libcalls: false,
+            isa_flag_sets: Vec::new(),
+            int_division: true,
+            max_dynamic_cost: 200_000,
+            runs: 4,
+            opt_levels: ["none", "speed", "speed_and_size"]
+                .map(String::from)
+                .to_vec(),
+            regalloc_algorithms: ["backtracking", "single_pass"].map(String::from).to_vec(),
+            bool_settings: [
+                "enable_alias_analysis",
+                "enable_nan_canonicalization",
+                "preserve_frame_pointers",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+
+    /// The default knobs, restricted to what `arch`'s backend accepts.
+    pub fn for_target(arch: Arch) -> Config {
+        Config::unrestricted().restricted_to(arch)
+    }
+
+    /// Cuts this config down to `arch`'s legal domain, keeping every other choice.
+    pub fn restricted_to(mut self, arch: Arch) -> Config {
+        self.conventions.retain(|c| match CallConv::from_str(c) {
+            Ok(cc) => convention_legal(arch, cc),
+            Err(_) => true, // reported by `validate`
+        });
+        self.target = arch.name().to_string();
+        if self.isa_flag_sets.is_empty() {
+            self.isa_flag_sets = match arch {
+                Arch::X86_64 => X86_64_LEVELS.iter().map(|s| s.to_string()).collect(),
+                _ => vec![String::new()],
+            };
+        }
+        match arch {
+            Arch::X86_64 => {
+                // The x64 ABI code asserts `size % 8 == 0` for struct arguments.
+                self.sarg_size_multiple = lcm(self.sarg_size_multiple.max(1), 8);
+                self.max_sarg_size = self.max_sarg_size.max(self.sarg_size_multiple);
+            }
+            // Only the x86_64 backend implements `sarg`.
+            Arch::Aarch64 | Arch::Riscv64 | Arch::S390x => self.sarg = false,
+        }
+        self
+    }
+
+    pub fn arch(&self) -> Result<Arch> {
+        self.target.parse()
+    }
+
+    /// Checks names and bounds; `generate` relies on a valid config.
+    pub fn validate(&self) -> Result<()> {
+        let arch = self.arch()?;
+        if self.types().is_empty() {
+            bail!("config: `types` must name at least one type");
+        }
+        if !self.types().iter().any(|t| t.is_int() && t.bits() <= 64) {
+            bail!("config: `types` needs an integer type of at most 64 bits");
+        }
+        for t in &self.types {
+            parse_type(t)?;
+        }
+        for c in &self.conventions {
+            let cc =
+                CallConv::from_str(c).map_err(|_| anyhow!("config: unknown convention `{c}`"))?;
+            if !convention_legal(arch, cc) {
+                bail!("config: convention `{c}` is not usable on {}", arch.name());
+            }
+        }
+        if self
+            .conventions()
+            .iter()
+            .all(|c| *c == CallConv::PreserveAll)
+        {
+            bail!("config: `conventions` needs one that can return values");
+        }
+        if self.min_functions == 0 || self.min_functions > self.max_functions {
+            bail!("config: need 1 <= min_functions <= max_functions");
+        }
+        if self.sarg
+            && (self.sarg_size_multiple == 0 || self.max_sarg_size < self.sarg_size_multiple)
+        {
+            bail!("config: need 0 < sarg_size_multiple <= max_sarg_size");
+        }
+        if self.sarg && arch == Arch::X86_64 && !self.sarg_size_multiple.is_multiple_of(8) {
+            bail!("config: x86_64 needs sarg sizes that are multiples of 8");
+        }
+        if self.sarg && arch != Arch::X86_64 {
+            bail!("config: `sarg` is only supported on x86_64");
+        }
+        if self.max_slot_size < 16 {
+            bail!("config: max_slot_size must be at least 16 (an i128)");
+        }
+        if self.isa_flag_sets.is_empty() {
+            bail!("config: `isa_flag_sets` needs at least one set (\"\" for the baseline)");
+        }
+        if self.runs == 0 || self.max_returns == 0 {
+            bail!("config: need at least one run line and one return value");
+        }
+        Ok(())
+    }
+
+    /// The enabled value types, in a fixed order.
+    pub fn types(&self) -> Vec<Type> {
+        let mut out: Vec<Type> = self
+            .types
+            .iter()
+            .filter_map(|t| parse_type(t).ok())
+            .filter(|t| self.floats || !t.is_float())
+            .collect();
+        out.sort_by_key(|t| (t.is_float(), t.bits()));
+        out.dedup();
+        out
+    }
+
+    pub fn conventions(&self) -> Vec<CallConv> {
+        self.conventions
+            .iter()
+            .filter_map(|c| CallConv::from_str(c).ok())
+            .collect()
+    }
+}
+
+pub fn parse_type(name: &str) -> Result<Type> {
+    Ok(match name {
+        "i8" => types::I8,
+        "i16" => types::I16,
+        "i32" => types::I32,
+        "i64" => types::I64,
+        "i128" => types::I128,
+        "f32" => types::F32,
+        "f64" => types::F64,
+        _ => bail!("config: unknown type `{name}` (i8 i16 i32 i64 i128 f32 f64)"),
+    })
+}
+
+/// x86-64 baseline, v2 and v3 feature levels (v3: Haswell and later, 2013+).
+pub const X86_64_LEVELS: [&str; 3] = [
+    "",
+    "has_sse3 has_ssse3 has_sse41 has_sse42 has_popcnt",
+    "has_sse3 has_ssse3 has_sse41 has_sse42 has_popcnt has_avx has_avx2 has_fma has_bmi1 \
+     has_bmi2 has_lzcnt",
+];
+
+/// Whether Cranelift's backend for `arch` accepts functions of convention `cc` (on Linux).
+pub fn convention_legal(arch: Arch, cc: CallConv) -> bool {
+    match cc {
+        CallConv::SystemV | CallConv::Fast | CallConv::Tail => true,
+        CallConv::WindowsFastcall | CallConv::Winch | CallConv::PreserveAll => arch == Arch::X86_64,
+        CallConv::AppleAarch64 => arch == Arch::Aarch64,
+        CallConv::Probestack => false,
+    }
+}
+
+fn lcm(a: u32, b: u32) -> u32 {
+    fn gcd(a: u32, b: u32) -> u32 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    a / gcd(a, b) * b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_restrict_the_domain() {
+        let x = Config::for_target(Arch::X86_64);
+        assert_eq!(x, Config::default());
+        assert!(x.sarg && x.sarg_size_multiple.is_multiple_of(8));
+        assert!(!x.conventions().contains(&CallConv::AppleAarch64));
+        x.validate().unwrap();
+        let a = Config::for_target(Arch::Aarch64);
+        assert!(!a.sarg);
+        assert!(a.conventions().contains(&CallConv::AppleAarch64));
+        assert!(!a.conventions().contains(&CallConv::WindowsFastcall));
+        a.validate().unwrap();
+        for arch in [Arch::Riscv64, Arch::S390x] {
+            let c = Config::for_target(arch);
+            assert!(!c.sarg);
+            c.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn toml_overrides_keep_other_defaults() {
+        let c: Config =
+            toml::from_str("max_functions = 2\ntypes = [\"i32\"]\nsarg = false\n").unwrap();
+        let c = c.restricted_to(Arch::X86_64);
+        assert_eq!(c.max_functions, 2);
+        assert_eq!(c.types(), vec![types::I32]);
+        assert_eq!(c.max_params, Config::default().max_params);
+        c.validate().unwrap();
+        assert!(toml::from_str::<Config>("no_such_knob = 1").is_err());
+        let bad: Config = toml::from_str("sarg_size_multiple = 4").unwrap();
+        assert!(bad.validate().is_err(), "x86_64 needs multiples of 8");
+        assert_eq!(bad.restricted_to(Arch::X86_64).sarg_size_multiple, 8);
+    }
+}

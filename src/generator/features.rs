@@ -1,0 +1,269 @@
+//! What a case exercises, read from its IR: the features `gen --stats` counts and the tests ask
+//! for (stack-passed arguments, `sarg` reads and writes, each call kind and convention, ...).
+//!
+//! Whether arguments or returns go on the stack is decided by a model of each backend's
+//! register assignment (registers per class and convention), not by compiling.
+
+use crate::case::TestCase;
+use crate::target::{Arch, case_arch};
+use cranelift_codegen::ir::{
+    ArgumentPurpose, Block, Function, InstructionData, Opcode, Signature, Value, types,
+};
+use cranelift_codegen::isa::CallConv;
+
+/// Kinds of call site, as named in reports.
+pub const CALL_KINDS: [&str; 5] = [
+    "call colocated",
+    "call non-colocated",
+    "call_indirect",
+    "return_call",
+    "return_call_indirect",
+];
+
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    /// Some signature passes an argument on the stack.
+    pub stack_args: bool,
+    /// Some signature returns more values than its convention has registers for.
+    pub stack_returns: bool,
+    pub multi_returns: bool,
+    pub sarg: bool,
+    /// Some function both loads from and stores to its `sarg` copy.
+    pub sarg_read_write: bool,
+    /// Plain `i64` parameters used as addresses (into the caller's memory).
+    pub pointer_params: bool,
+    pub i128: bool,
+    pub floats: bool,
+    pub br_table: bool,
+    pub loops: bool,
+    /// Distinct call kinds present, from [`CALL_KINDS`].
+    pub call_kinds: Vec<&'static str>,
+    /// `return_call`s made from a `tail` function.
+    pub tail_calls_from_tail: bool,
+    /// Distinct conventions of the case's functions.
+    pub conventions: Vec<CallConv>,
+}
+
+pub fn features(case: &TestCase) -> Features {
+    let arch = case_arch(case).unwrap_or(Arch::X86_64);
+    let llvm_abi = case.setting("enable_llvm_abi_extensions") == Some("true");
+    let mut ft = Features::default();
+    for f in &case.functions {
+        let sig = &f.signature;
+        ft.stack_args |= passes_on_stack(arch, sig);
+        ft.stack_returns |= returns_on_stack(arch, sig, llvm_abi);
+        ft.multi_returns |= sig.returns.len() > 1;
+        ft.sarg |= sig
+            .params
+            .iter()
+            .any(|p| matches!(p.purpose, ArgumentPurpose::StructArgument(_)));
+        ft.sarg_read_write |= reads_and_writes_sarg(f);
+        ft.pointer_params |= has_pointer_params(f);
+        if !ft.conventions.contains(&sig.call_conv) {
+            ft.conventions.push(sig.call_conv);
+        }
+        let order: Vec<Block> = f.layout.blocks().collect();
+        let at = |b: Block| order.iter().position(|&x| x == b);
+        for &block in &order {
+            for &v in f.dfg.block_params(block) {
+                ft.note_type(f.dfg.value_type(v));
+            }
+            for inst in f.layout.block_insts(block) {
+                let data = &f.dfg.insts[inst];
+                for &r in f.dfg.inst_results(inst) {
+                    ft.note_type(f.dfg.value_type(r));
+                }
+                if let Some(kind) = call_kind(f, data) {
+                    if !ft.call_kinds.contains(&kind) {
+                        ft.call_kinds.push(kind);
+                    }
+                    ft.tail_calls_from_tail |=
+                        kind.starts_with("return_call") && sig.call_conv == CallConv::Tail;
+                }
+                ft.br_table |= data.opcode() == Opcode::BrTable;
+                // Blocks are laid out in program order, so a branch to an earlier (or the same)
+                // block is a loop's back edge.
+                ft.loops |= data
+                    .branch_destination(&f.dfg.jump_tables, &f.dfg.exception_tables)
+                    .iter()
+                    .any(|d| at(d.block(&f.dfg.value_lists)) <= at(block));
+            }
+        }
+    }
+    ft
+}
+
+impl Features {
+    /// The feature names this case has, for seed corpora and tables.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = [
+            ("stack_args", self.stack_args),
+            ("stack_returns", self.stack_returns),
+            ("multi_returns", self.multi_returns),
+            ("sarg", self.sarg),
+            ("sarg_read_write", self.sarg_read_write),
+            ("pointer_params", self.pointer_params),
+            ("i128", self.i128),
+            ("floats", self.floats),
+            ("br_table", self.br_table),
+            ("loops", self.loops),
+            ("tail_calls_from_tail", self.tail_calls_from_tail),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| n.to_string())
+        .collect();
+        v.extend(self.call_kinds.iter().map(|k| format!("call_{k}")));
+        v.extend(self.conventions.iter().map(|c| format!("conv_{c}")));
+        v
+    }
+
+    fn note_type(&mut self, ty: cranelift_codegen::ir::Type) {
+        self.i128 |= ty == types::I128;
+        self.floats |= ty.is_float();
+    }
+}
+
+/// The kind of call `inst` is, if it is one.
+pub fn call_kind(f: &Function, inst: &InstructionData) -> Option<&'static str> {
+    Some(match *inst {
+        InstructionData::Call {
+            opcode: Opcode::Call,
+            func_ref,
+            ..
+        } => {
+            if f.dfg.ext_funcs[func_ref].colocated {
+                CALL_KINDS[0]
+            } else {
+                CALL_KINDS[1]
+            }
+        }
+        InstructionData::CallIndirect {
+            opcode: Opcode::CallIndirect,
+            ..
+        } => CALL_KINDS[2],
+        InstructionData::Call {
+            opcode: Opcode::ReturnCall,
+            ..
+        } => CALL_KINDS[3],
+        InstructionData::CallIndirect {
+            opcode: Opcode::ReturnCallIndirect,
+            ..
+        } => CALL_KINDS[4],
+        _ => return None,
+    })
+}
+
+/// Values used as the address of a load and of a store, among `roots` and pointers derived from
+/// them by `iadd`.
+fn loads_and_stores_through(f: &Function, roots: &[Value]) -> (bool, bool) {
+    let mut ptrs: Vec<Value> = roots.to_vec();
+    let insts: Vec<_> = f
+        .layout
+        .blocks()
+        .flat_map(|b| f.layout.block_insts(b))
+        .collect();
+    // Derived pointers are defined after their bases in layout order, which is program order.
+    for &i in &insts {
+        if f.dfg.insts[i].opcode() == Opcode::Iadd
+            && f.dfg.inst_args(i).iter().any(|a| ptrs.contains(a))
+        {
+            ptrs.push(f.dfg.first_result(i));
+        }
+    }
+    let mut loads = false;
+    let mut stores = false;
+    for &i in &insts {
+        let op = f.dfg.insts[i].opcode();
+        let through = f.dfg.inst_args(i).last().is_some_and(|a| ptrs.contains(a));
+        loads |= op.can_load() && through;
+        stores |= op.can_store() && through;
+    }
+    (loads, stores)
+}
+
+fn reads_and_writes_sarg(f: &Function) -> bool {
+    let Some(entry) = f.layout.entry_block() else {
+        return false;
+    };
+    let sargs: Vec<Value> = f
+        .signature
+        .params
+        .iter()
+        .zip(f.dfg.block_params(entry))
+        .filter(|(p, _)| matches!(p.purpose, ArgumentPurpose::StructArgument(_)))
+        .map(|(_, &v)| v)
+        .collect();
+    !sargs.is_empty() && loads_and_stores_through(f, &sargs) == (true, true)
+}
+
+/// Plain `i64` parameters used as load/store addresses (the generator never uses a scalar as an
+/// address, so these are its pointer parameters).
+pub fn has_pointer_params(f: &Function) -> bool {
+    let Some(entry) = f.layout.entry_block() else {
+        return false;
+    };
+    let ptrs: Vec<Value> = f
+        .signature
+        .params
+        .iter()
+        .zip(f.dfg.block_params(entry))
+        .filter(|(p, _)| p.purpose == ArgumentPurpose::Normal && p.value_type == types::I64)
+        .map(|(_, &v)| v)
+        .collect();
+    let (l, s) = loads_and_stores_through(f, &ptrs);
+    l || s
+}
+
+/// Argument registers per class (integer, float) of a convention on an architecture, or `None`
+/// for Windows fastcall (which counts positions, not classes).
+fn arg_regs(arch: Arch, cc: CallConv) -> Option<(usize, usize)> {
+    match arch {
+        Arch::X86_64 if cc == CallConv::WindowsFastcall => None,
+        Arch::X86_64 => Some((6, 8)),
+        Arch::Aarch64 | Arch::Riscv64 => Some((8, 8)),
+        Arch::S390x => Some((5, 4)),
+    }
+}
+
+/// Whether some argument of `sig` goes on the stack (a model of the backends' assignment).
+pub fn passes_on_stack(arch: Arch, sig: &Signature) -> bool {
+    let mut ints = 0;
+    let mut floats = 0;
+    let mut sarg = false;
+    for p in &sig.params {
+        match p.purpose {
+            ArgumentPurpose::StructArgument(_) => sarg = true,
+            _ if p.value_type.is_float() => floats += 1,
+            _ => ints += (p.value_type.bits() as usize).div_ceil(64),
+        }
+    }
+    match arg_regs(arch, sig.call_conv) {
+        None => sarg || ints + floats > 4,
+        Some((ri, rf)) => sarg || ints > ri || floats > rf,
+    }
+}
+
+/// Whether `sig` returns more values than its convention has return registers for (x86_64;
+/// elsewhere counted as two per class).
+pub fn returns_on_stack(arch: Arch, sig: &Signature, llvm_abi: bool) -> bool {
+    let ints: usize = sig
+        .returns
+        .iter()
+        .filter(|r| r.value_type.is_int())
+        .map(|r| (r.value_type.bits() as usize).div_ceil(64))
+        .sum();
+    let floats = sig
+        .returns
+        .iter()
+        .filter(|r| r.value_type.is_float())
+        .count();
+    let (ri, rf) = match (arch, sig.call_conv) {
+        (Arch::X86_64, CallConv::Tail) => (8, 8),
+        (Arch::X86_64, CallConv::Winch) => return ints + floats > 1,
+        (Arch::X86_64, CallConv::WindowsFastcall) => (2, 1),
+        (Arch::X86_64, _) => (if llvm_abi { 3 } else { 2 }, 2),
+        _ => (2, 2),
+    };
+    ints > ri || floats > rf
+}

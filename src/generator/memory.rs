@@ -1,0 +1,319 @@
+//! Memory: stack slots, incoming `sarg` copies and pointer regions, always accessed in bounds.
+//!
+//! * Every stack slot is fully written in the entry block before anything can read it: native
+//!   stack memory starts with garbage, the interpreter's with zeros.
+//! * No access carries `aligned`: the interpreter packs stack slots without padding, so an
+//!   `aligned` access may trap there and not natively.
+//! * Float stores are canonicalised first: the bytes may be re-read as integers.
+//! * On big-endian targets every access is explicitly little-endian, because the interpreter
+//!   lays out memory in the host's (little-endian) byte order.
+
+use super::body::{Base, FuncGen, Region, RegionKind};
+use arbitrary::Result;
+use cranelift_codegen::ir::Endianness;
+use cranelift_codegen::ir::immediates::Offset32;
+use cranelift_codegen::ir::{
+    InstBuilder, MemFlagsData, Opcode, StackSlotData, StackSlotKind, Type, Value, types,
+};
+
+impl FuncGen<'_, '_> {
+    /// Creates this function's stack slots, large enough for any region a callee may ask for,
+    /// and fills them.
+    pub fn create_slots(&mut self) -> Result<()> {
+        let need = self.plan.funcs[self.me + 1..]
+            .iter()
+            .flat_map(|f| f.params.iter().filter_map(|p| p.region_size()))
+            .max()
+            .unwrap_or(0);
+        let count = self.u.int_in_range(0..=self.cfg.max_stack_slots)?;
+        let mut sizes = Vec::new();
+        for _ in 0..count {
+            sizes.push(self.u.int_in_range(1..=self.cfg.max_slot_size)?);
+        }
+        if need > 0 && !sizes.iter().any(|&s| s >= need) {
+            sizes.push(
+                self.u
+                    .int_in_range(need..=self.cfg.max_slot_size.max(need))?,
+            );
+        }
+        for size in sizes {
+            let align = self.u.int_in_range(0..=4)?;
+            let slot = self.func.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                size,
+                align,
+            ));
+            self.regions.push(Region {
+                base: Base::Slot(slot),
+                size,
+                kind: RegionKind::Slot,
+            });
+        }
+        for r in 0..self.regions.len() {
+            if self.regions[r].kind == RegionKind::Slot {
+                self.fill(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every byte of region `r`.
+    fn fill(&mut self, r: usize) -> Result<()> {
+        let size = self.regions[r].size;
+        let mut off = 0;
+        while off < size {
+            let ty = match size - off {
+                n if n >= 8 => types::I64,
+                n if n >= 4 => types::I32,
+                n if n >= 2 => types::I16,
+                _ => types::I8,
+            };
+            let v = self.value(ty)?;
+            let (p, imm) = self.address(r, off)?;
+            let flags = self.flags()?;
+            self.ins().store(flags, v, p, imm);
+            off += ty.bytes();
+        }
+        Ok(())
+    }
+
+    pub fn flags(&mut self) -> Result<MemFlagsData> {
+        let mut f = MemFlagsData::new();
+        if self.u.ratio(3, 4)? {
+            f = f.with_notrap();
+        }
+        if self.arch.big_endian() {
+            f = f.with_endianness(Endianness::Little);
+        }
+        Ok(f)
+    }
+
+    /// A pointer and immediate offset addressing byte `off` of region `r`.
+    pub fn address(&mut self, r: usize, off: u32) -> Result<(Value, Offset32)> {
+        let region = self.regions[r];
+        Ok(match region.base {
+            Base::Slot(ss) => {
+                if self.u.ratio(1, 2)? {
+                    (self.ins().stack_addr(types::I64, ss, off as i32), 0.into())
+                } else {
+                    (
+                        self.ins().stack_addr(types::I64, ss, 0),
+                        (off as i32).into(),
+                    )
+                }
+            }
+            Base::Ptr(p) => (p, (off as i32).into()),
+        })
+    }
+
+    /// A pointer to byte `off` of region `r` with nothing left in an immediate.
+    pub fn pointer_to(&mut self, r: usize, off: u32) -> Result<Value> {
+        let (p, imm) = self.address(r, off)?;
+        let imm: i64 = imm.into();
+        if imm == 0 {
+            return Ok(p);
+        }
+        let k = self.ins().iconst(types::I64, imm);
+        Ok(self.ins().iadd(p, k))
+    }
+
+    /// Regions with room for `bytes`.
+    fn regions_fitting(&self, bytes: u32) -> Vec<usize> {
+        (0..self.regions.len())
+            .filter(|&r| self.regions[r].size >= bytes)
+            .collect()
+    }
+
+    /// Loads a random type from a random in-bounds place of region `r`.
+    pub fn load_from(&mut self, r: usize) -> Result<Value> {
+        let size = self.regions[r].size;
+        let fits: Vec<Type> = self
+            .types
+            .clone()
+            .into_iter()
+            .filter(|t| t.bytes() <= size)
+            .collect();
+        let flags = self.flags()?;
+        if fits.is_empty() || self.u.ratio(1, 4)? {
+            // A narrow load extended into a wider integer.
+            let (op, bytes) = *self.u.choose(&[
+                (Opcode::Uload8, 1),
+                (Opcode::Sload8, 1),
+                (Opcode::Uload16, 2),
+                (Opcode::Sload16, 2),
+                (Opcode::Uload32, 4),
+                (Opcode::Sload32, 4),
+            ])?;
+            let wide: Vec<Type> = self
+                .int_types()
+                .into_iter()
+                .filter(|t| t.bytes() > bytes && t.bits() <= 64)
+                .collect();
+            if bytes <= size && !wide.is_empty() {
+                let ty = *self.u.choose(&wide)?;
+                let off = self.u.int_in_range(0..=size - bytes)?;
+                let (p, imm) = self.address(r, off)?;
+                let b = self.ins();
+                return Ok(match op {
+                    Opcode::Uload8 => b.uload8(ty, flags, p, imm),
+                    Opcode::Sload8 => b.sload8(ty, flags, p, imm),
+                    Opcode::Uload16 => b.uload16(ty, flags, p, imm),
+                    Opcode::Sload16 => b.sload16(ty, flags, p, imm),
+                    Opcode::Uload32 => b.uload32(flags, p, imm),
+                    _ => b.sload32(flags, p, imm),
+                });
+            }
+            let off = self.u.int_in_range(0..=size - 1)?;
+            let (p, imm) = self.address(r, off)?;
+            return Ok(self.ins().load(types::I8, flags, p, imm));
+        }
+        let ty = *self.u.choose(&fits)?;
+        let off = self.u.int_in_range(0..=size - ty.bytes())?;
+        if self.u.ratio(1, 5)? {
+            return self.load_dynamic(r, ty, off, flags);
+        }
+        let (p, imm) = self.address(r, off)?;
+        Ok(self.ins().load(ty, flags, p, imm))
+    }
+
+    /// A load at `off + (x & mask)` for a run-time `x`, with the mask keeping it in bounds.
+    fn load_dynamic(&mut self, r: usize, ty: Type, off: u32, flags: MemFlagsData) -> Result<Value> {
+        let room = self.regions[r].size - ty.bytes() - off;
+        let mask = if room == 0 {
+            0
+        } else {
+            (1u32 << (31 - room.leading_zeros())) - 1
+        };
+        let ity = self.int_type()?;
+        let ity = if ity.bits() > 64 { types::I64 } else { ity };
+        let x = self.value(ity)?;
+        let x = if ity == types::I64 {
+            x
+        } else {
+            self.ins().uextend(types::I64, x)
+        };
+        let m = self.ins().iconst(types::I64, mask as i64);
+        let idx = self.ins().band(x, m);
+        let base = self.pointer_to(r, off)?;
+        let p = self.ins().iadd(base, idx);
+        Ok(self.ins().load(ty, flags, p, 0))
+    }
+
+    /// Stores a random value to a random in-bounds place of region `r`.
+    pub fn store_to(&mut self, r: usize) -> Result<()> {
+        let size = self.regions[r].size;
+        let fits: Vec<Type> = self
+            .types
+            .clone()
+            .into_iter()
+            .filter(|t| t.bytes() <= size)
+            .collect();
+        let flags = self.flags()?;
+        let narrow = self.u.ratio(1, 4)?;
+        if fits.is_empty() || narrow {
+            // A wide integer stored through a narrow store.
+            let (op, bytes) = *self.u.choose(&[
+                (Opcode::Istore8, 1),
+                (Opcode::Istore16, 2),
+                (Opcode::Istore32, 4),
+            ])?;
+            let wide: Vec<Type> = self
+                .int_types()
+                .into_iter()
+                .filter(|t| t.bytes() > bytes && t.bits() <= 64)
+                .collect();
+            if bytes <= size && !wide.is_empty() {
+                let ty = *self.u.choose(&wide)?;
+                let v = self.value(ty)?;
+                let off = self.u.int_in_range(0..=size - bytes)?;
+                let (p, imm) = self.address(r, off)?;
+                let b = self.ins();
+                match op {
+                    Opcode::Istore8 => b.istore8(flags, v, p, imm),
+                    Opcode::Istore16 => b.istore16(flags, v, p, imm),
+                    _ => b.istore32(flags, v, p, imm),
+                };
+                return Ok(());
+            }
+            let v = self.value(types::I8)?;
+            let off = self.u.int_in_range(0..=size - 1)?;
+            let (p, imm) = self.address(r, off)?;
+            self.ins().store(flags, v, p, imm);
+            return Ok(());
+        }
+        let ty = *self.u.choose(&fits)?;
+        let v = self.value(ty)?;
+        let v = self.canon(v)?;
+        let off = self.u.int_in_range(0..=size - ty.bytes())?;
+        let (p, imm) = self.address(r, off)?;
+        self.ins().store(flags, v, p, imm);
+        Ok(())
+    }
+
+    /// A load or a store somewhere.
+    pub fn memory_op(&mut self) -> Result<()> {
+        if self.regions.is_empty() {
+            return self.int_op();
+        }
+        let r = self.u.choose_index(self.regions.len())?;
+        if self.u.ratio(1, 2)? {
+            let v = self.load_from(r)?;
+            self.add(v);
+            Ok(())
+        } else {
+            self.store_to(r)
+        }
+    }
+
+    /// Mixes every byte of region `r` into the checksum, word by word.
+    pub fn observe_region(&mut self, r: usize) -> Result<()> {
+        let size = self.regions[r].size;
+        let mut off = 0;
+        while off < size {
+            let ty = match size - off {
+                n if n >= 8 => types::I64,
+                n if n >= 4 => types::I32,
+                n if n >= 2 => types::I16,
+                _ => types::I8,
+            };
+            let (p, imm) = self.address(r, off)?;
+            let flags = self.flags()?;
+            let v = self.ins().load(ty, flags, p, imm);
+            self.mix(v)?;
+            off += ty.bytes();
+        }
+        Ok(())
+    }
+
+    /// A pointer to `bytes` bytes of some region, at a random offset: the argument for a
+    /// callee's `sarg` or pointer parameter. Returns the pointer and the region.
+    pub fn region_arg(&mut self, bytes: u32) -> Result<(Value, usize)> {
+        let fits = self.regions_fitting(bytes);
+        // `create_slots` made a slot big enough for every callee's regions.
+        let r = *self.u.choose(&fits)?;
+        let off = self.u.int_in_range(0..=self.regions[r].size - bytes)?;
+        Ok((self.pointer_to(r, off)?, r))
+    }
+
+    /// Stores the checksum into the first pointer region (for functions observed through
+    /// memory only).
+    pub fn store_checksum(&mut self) -> Result<bool> {
+        let Some(r) = (0..self.regions.len()).find(|&r| self.regions[r].kind == RegionKind::Ptr)
+        else {
+            return Ok(false);
+        };
+        let size = self.regions[r].size;
+        let ty = match size {
+            n if n >= 8 => types::I64,
+            n if n >= 4 => types::I32,
+            n if n >= 2 => types::I16,
+            _ => types::I8,
+        };
+        let v = self.checksum_as(ty)?;
+        let off = self.u.int_in_range(0..=size - ty.bytes())?;
+        let (p, imm) = self.address(r, off)?;
+        let flags = self.flags()?;
+        self.ins().store(flags, v, p, imm);
+        Ok(true)
+    }
+}

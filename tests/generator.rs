@@ -1,0 +1,434 @@
+//! The generator, end to end: each feature it promises appears in some generated case, and that
+//! case runs to `agree` on all three engines; consecutive seeds verify and agree; generation is
+//! deterministic; a leaked `sarg` write in a generated case reaches the verdict.
+
+use clif_diff::case::TestCase;
+use clif_diff::generator::features::{Features, features, passes_on_stack};
+use clif_diff::generator::{self, Config, stats};
+use clif_diff::harness::{Plan, check};
+use clif_diff::oracle::{Report, Verdict};
+use clif_diff::outcome::Outcome;
+use clif_diff::sandbox::{Sandbox, WorkerCommand};
+use clif_diff::target::Arch;
+use cranelift_codegen::ir::{ArgumentPurpose, types};
+use cranelift_codegen::isa::CallConv;
+
+const SEARCH: u64 = 400;
+
+fn sandbox() -> Sandbox {
+    Sandbox::new(WorkerCommand {
+        exe: env!("CARGO_BIN_EXE_clif-diff").into(),
+    })
+}
+
+/// The first seed whose case satisfies `pred`.
+fn seed_with(what: &str, pred: impl Fn(&TestCase, &Features) -> bool) -> (u64, TestCase) {
+    let cfg = Config::default();
+    for seed in 0..SEARCH {
+        let case = generator::from_seed(seed, &cfg);
+        if pred(&case, &features(&case)) {
+            return (seed, case);
+        }
+    }
+    panic!("no seed below {SEARCH} generates a case with {what}");
+}
+
+fn run(case: &TestCase, plan: &Plan) -> Report {
+    check(&mut sandbox(), case, plan).expect("sandbox runs the case")
+}
+
+/// Finds a case with the feature and checks that all three engines return the same values on
+/// every run line.
+fn feature_agrees(what: &str, pred: impl Fn(&TestCase, &Features) -> bool) {
+    let (seed, case) = seed_with(what, pred);
+    let report = run(&case, &Plan::default());
+    assert_eq!(
+        report.verdict,
+        Verdict::Agree,
+        "{what}: seed {seed} gives {}\n{case}",
+        report.bucket
+    );
+    for r in &report.runs {
+        for o in &r.outcomes {
+            assert!(
+                matches!(o, Outcome::Returned { .. }),
+                "{what}: seed {seed}: {} gave {o}",
+                r.invocation
+            );
+        }
+    }
+}
+
+fn has_conv(case: &TestCase, cc: CallConv) -> bool {
+    case.functions.iter().any(|f| f.signature.call_conv == cc)
+}
+
+#[test]
+fn stack_passed_arguments() {
+    feature_agrees("stack-passed scalar arguments", |case, ft| {
+        ft.stack_args
+            && case.functions.iter().any(|f| {
+                let mut s = f.signature.clone();
+                s.params.retain(|p| p.purpose == ArgumentPurpose::Normal);
+                passes_on_stack(Arch::X86_64, &s)
+            })
+    });
+}
+
+#[test]
+fn i128_parameters() {
+    feature_agrees("i128 parameters", |case, _| {
+        case.functions.iter().skip(1).any(|f| {
+            f.signature
+                .params
+                .iter()
+                .any(|p| p.value_type == types::I128)
+        })
+    });
+}
+
+#[test]
+fn float_parameters_and_arithmetic() {
+    feature_agrees("float parameters and arithmetic", |case, ft| {
+        let text = case.to_text();
+        ft.floats
+            && text.contains("fadd")
+            && case
+                .functions
+                .iter()
+                .any(|f| f.signature.params.iter().any(|p| p.value_type.is_float()))
+    });
+}
+
+#[test]
+fn returns_beyond_registers() {
+    feature_agrees("more returns than registers", |_, ft| ft.stack_returns);
+}
+
+#[test]
+fn sarg_read_and_written_by_callee() {
+    feature_agrees("a callee reading and writing its sarg copy", |_, ft| {
+        ft.sarg_read_write
+    });
+}
+
+#[test]
+fn pointer_parameters() {
+    feature_agrees("pointer parameters", |_, ft| ft.pointer_params);
+}
+
+#[test]
+fn colocated_calls() {
+    feature_agrees("colocated calls", |_, ft| {
+        ft.call_kinds.contains(&"call colocated")
+    });
+}
+
+#[test]
+fn non_colocated_calls() {
+    feature_agrees("non-colocated calls", |_, ft| {
+        ft.call_kinds.contains(&"call non-colocated")
+    });
+}
+
+#[test]
+fn call_indirect_via_func_addr() {
+    feature_agrees("call_indirect through func_addr", |case, ft| {
+        ft.call_kinds.contains(&"call_indirect") && case.to_text().contains("func_addr")
+    });
+}
+
+#[test]
+fn return_call_in_tail_functions() {
+    feature_agrees("return_call from a tail function", |_, ft| {
+        ft.tail_calls_from_tail && ft.call_kinds.contains(&"return_call")
+    });
+}
+
+#[test]
+fn return_call_indirect() {
+    feature_agrees("return_call_indirect", |_, ft| {
+        ft.call_kinds.contains(&"return_call_indirect")
+    });
+}
+
+#[test]
+fn br_table() {
+    feature_agrees("br_table", |_, ft| ft.br_table);
+}
+
+#[test]
+fn loops() {
+    feature_agrees("loops", |_, ft| ft.loops);
+}
+
+#[test]
+fn convention_system_v() {
+    feature_agrees("system_v", |c, _| has_conv(c, CallConv::SystemV));
+}
+
+#[test]
+fn convention_fast() {
+    feature_agrees("fast", |c, _| has_conv(c, CallConv::Fast));
+}
+
+#[test]
+fn convention_tail() {
+    feature_agrees("tail", |c, _| has_conv(c, CallConv::Tail));
+}
+
+#[test]
+fn convention_windows_fastcall() {
+    feature_agrees("windows_fastcall", |c, _| {
+        has_conv(c, CallConv::WindowsFastcall)
+    });
+}
+
+#[test]
+fn convention_winch() {
+    feature_agrees("winch", |c, _| has_conv(c, CallConv::Winch));
+}
+
+#[test]
+fn convention_preserve_all() {
+    feature_agrees("preserve_all", |c, _| has_conv(c, CallConv::PreserveAll));
+}
+
+/// Consecutive seeds: every case passes the verifier, and the engines agree (or fewer than two
+/// could run it). Anything else is a generator bug or a Cranelift bug, to be looked at.
+#[test]
+fn consecutive_seeds_verify_and_agree() {
+    let cfg = Config::default();
+    let mut sb = sandbox();
+    let mut bad = Vec::new();
+    for seed in 1000..1300 {
+        let case = generator::from_seed(seed, &cfg);
+        if let Err(e) = stats::verify(&case) {
+            bad.push(format!("seed {seed}: verifier: {e}"));
+            continue;
+        }
+        let report = check(&mut sb, &case, &Plan::default()).unwrap();
+        if !matches!(report.verdict, Verdict::Agree | Verdict::Unsupported) {
+            bad.push(format!("seed {seed}: {}", report.bucket));
+        }
+        // Generated code never traps: every engine that ran returned values.
+        let traps = report.runs.iter().flat_map(|r| &r.outcomes);
+        if let Some(o) = traps
+            .into_iter()
+            .find(|o| matches!(o, Outcome::Trap { .. }))
+        {
+            bad.push(format!("seed {seed}: {o}"));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// With the interpreter made to skip the `sarg` copy, a callee's writes to its copy leak into
+/// the caller's struct; the caller re-reads it after the call, so the verdict changes.
+#[test]
+fn leaked_sarg_writes_reach_the_verdict() {
+    let cfg = Config::default();
+    let mut faulty = Plan::default();
+    faulty.opts.faults.interp_skip_sarg_copy = true;
+    let mut sb = sandbox();
+    let mut checked = 0;
+    for seed in 0..SEARCH {
+        let case = generator::from_seed(seed, &cfg);
+        if !features(&case).sarg_read_write {
+            continue;
+        }
+        let clean = check(&mut sb, &case, &Plan::default()).unwrap();
+        assert_eq!(
+            clean.verdict,
+            Verdict::Agree,
+            "seed {seed}: {}",
+            clean.bucket
+        );
+        let leaky = check(&mut sb, &case, &faulty).unwrap();
+        assert_eq!(
+            leaky.bucket, "mismatch:interp!=jit=object",
+            "seed {seed}: a leaked sarg write went unnoticed"
+        );
+        checked += 1;
+        if checked == 10 {
+            return;
+        }
+    }
+    panic!("fewer than 10 sarg cases below seed {SEARCH}");
+}
+
+/// Cases for the other backends pass the verifier with those backends' flags (running them is
+/// the cross-ISA engines' business).
+#[test]
+fn other_targets_verify() {
+    for arch in [Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
+        let cfg = Config::for_target(arch);
+        for seed in 0..30 {
+            let case = generator::from_seed(seed, &cfg);
+            assert!(case.target.as_deref().unwrap().starts_with(arch.name()));
+            assert!(!case.to_text().contains("sarg"), "{arch:?} has no sarg");
+            stats::verify(&case).unwrap_or_else(|e| panic!("{arch:?} seed {seed}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn same_bytes_same_case() {
+    let cfg = Config::default();
+    for seed in 0..20 {
+        let a = generator::from_seed(seed, &cfg).to_text();
+        let b = generator::from_seed(seed, &cfg).to_text();
+        assert_eq!(a, b, "seed {seed}");
+        // What is handed out is exactly what its text reads back as.
+        assert_eq!(TestCase::parse(&a).unwrap().to_text(), a);
+    }
+    assert_ne!(
+        generator::from_seed(1, &cfg).to_text(),
+        generator::from_seed(2, &cfg).to_text()
+    );
+    let bytes: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let gen_text = |b: &[u8]| {
+        generator::generate(&mut arbitrary::Unstructured::new(b), &cfg)
+            .unwrap()
+            .to_text()
+    };
+    assert_eq!(gen_text(&bytes), gen_text(&bytes));
+}
+
+#[test]
+fn running_out_of_bytes_still_gives_a_valid_case() {
+    let cfg = Config::default();
+    for len in [0usize, 1, 7, 64, 300] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+        let case = generator::generate(&mut arbitrary::Unstructured::new(&bytes), &cfg).unwrap();
+        stats::verify(&case).unwrap_or_else(|e| panic!("{len} bytes: {e}\n{case}"));
+        assert!(case.function("main").is_some());
+        assert_eq!(case.runs.len(), cfg.runs);
+    }
+    // Exhausted bytes turn every feature on; the result must still run.
+    let case = generator::generate(&mut arbitrary::Unstructured::new(&[]), &cfg).unwrap();
+    let report = run(&case, &Plan::default());
+    assert_eq!(report.verdict, Verdict::Agree, "{}\n{case}", report.bucket);
+}
+
+/// Small bounds are respected, and switched-off features do not appear.
+#[test]
+fn knobs_bound_the_output() {
+    let cfg = Config {
+        max_functions: 2,
+        max_params: 3,
+        max_entry_params: 0,
+        max_returns: 1,
+        types: vec!["i32".into(), "i64".into()],
+        sarg: false,
+        pointer_params: false,
+        br_table: false,
+        loops: false,
+        call_indirect: false,
+        non_colocated_calls: false,
+        return_call: false,
+        int_division: false,
+        max_stack_slots: 0,
+        ..Config::default()
+    };
+    for seed in 0..60 {
+        let case = generator::from_seed(seed, &cfg);
+        stats::verify(&case).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let ft = features(&case);
+        assert!(case.functions.len() <= 2, "seed {seed}");
+        for f in &case.functions {
+            assert!(f.signature.params.len() <= 3 && f.signature.returns.len() <= 1);
+        }
+        assert!(case.function("main").unwrap().signature.params.is_empty());
+        assert!(!ft.sarg && !ft.pointer_params && !ft.br_table && !ft.loops && !ft.floats);
+        assert!(!ft.i128, "seed {seed}");
+        assert!(
+            ft.call_kinds.iter().all(|k| *k == "call colocated"),
+            "seed {seed}"
+        );
+        let text = case.to_text();
+        assert!(!text.contains("div") && !text.contains("rem") && !text.contains("explicit_slot"));
+    }
+    let solo = Config {
+        calls: false,
+        ..Config::default()
+    };
+    for seed in 0..20 {
+        assert_eq!(generator::from_seed(seed, &solo).functions.len(), 1);
+    }
+}
+
+#[test]
+fn entry_takes_scalars_only() {
+    let cfg = Config::default();
+    for seed in 0..100 {
+        let case = generator::from_seed(seed, &cfg);
+        let main = case.function("main").unwrap();
+        assert!(
+            main.signature
+                .params
+                .iter()
+                .all(|p| p.purpose == ArgumentPurpose::Normal),
+            "seed {seed}"
+        );
+        assert!(case.runs.iter().all(|r| r.func == "main"));
+    }
+}
+
+#[test]
+fn cli_prints_cases_and_stats() {
+    let exe = env!("CARGO_BIN_EXE_clif-diff");
+    let gen_out = |args: &[&str]| {
+        let out = std::process::Command::new(exe)
+            .arg("gen")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let a = gen_out(&["--seed", "5", "--target", "x86_64"]);
+    assert_eq!(a, gen_out(&["--seed", "5", "--target", "x86_64"]));
+    assert_eq!(
+        a,
+        generator::from_seed(5, &Config::default()).to_text(),
+        "the CLI and the library agree"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gen.toml");
+    std::fs::write(&cfg, "max_functions = 1\nfloats = false\n").unwrap();
+    let one = gen_out(&[
+        "--seed",
+        "5",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--target",
+        "x86_64",
+    ]);
+    let case = TestCase::parse(&one).unwrap();
+    assert_eq!(case.functions.len(), 1);
+    assert!(!one.contains("f32") && !one.contains("f64"));
+    let bytes = dir.path().join("bytes");
+    std::fs::write(
+        &bytes,
+        (0..4000u32)
+            .map(|i| (i * 7 + i / 3) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let from_file = gen_out(&["--bytes", bytes.to_str().unwrap(), "--target", "x86_64"]);
+    assert_eq!(
+        from_file,
+        gen_out(&["--bytes", bytes.to_str().unwrap(), "--target", "x86_64"])
+    );
+    assert!(TestCase::parse(&from_file).is_ok());
+    let table = gen_out(&["--stats", "20", "--seed", "7", "--target", "x86_64"]);
+    assert!(table.contains("verifier-valid: 20 / 20"), "{table}");
+    assert!(table.contains("stack-passed arguments"), "{table}");
+}
