@@ -139,3 +139,16 @@ fn bad_signatures_are_bad_input() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
+
+#[test]
+fn generator_signatures_run_through_c_too() {
+    let (code, rows) = abi_json(&["--from-generator", "--cases", "60", "--seed", "3"]);
+    assert_eq!(code, Some(0), "no new finding");
+    assert_eq!(rows.len(), 60);
+    // The generator's lists are long: stack arguments must be common.
+    let long = rows
+        .iter()
+        .filter(|r| r["case"]["sig"]["params"].as_array().unwrap().len() > 8)
+        .count();
+    assert!(long > 10, "{long} of 60 have more than 8 params");
+}

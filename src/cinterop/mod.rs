@@ -14,7 +14,8 @@
 //! value, which the ABI puts in memory), and that the caller's struct survives the callee
 //! writing to its copy.
 //!
-//! * [`sig`]: the C-expressible signatures ([`sig::AbiSig`]) and random ones;
+//! * [`sig`]: the C-expressible signatures ([`sig::AbiSig`]) and random ones; [`from_gen`]: the
+//!   generator's signatures brought into C's domain;
 //! * [`clif`] and [`csrc`]: the two halves; [`record`]: how Cranelift reports to C;
 //! * [`known`]: known divergences, by signature shape;
 //! * [`run`]: one object, one C file, one link, one process for a whole batch of signatures.
@@ -23,6 +24,7 @@
 
 pub mod clif;
 pub mod csrc;
+pub mod from_gen;
 pub mod known;
 pub mod record;
 pub mod run;

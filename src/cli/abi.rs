@@ -32,6 +32,10 @@ pub struct Args {
     /// Write every case and its outcome as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Draw the signatures from the generator's module plans (seeds from `--seed` on) instead
+    /// of the built-in random ones.
+    #[arg(long)]
+    pub from_generator: bool,
     /// Test these signatures (e.g. `--sig '(i64, i128) -> i64'`) instead of random ones.
     #[arg(long = "sig", value_name = "SIGNATURE")]
     pub sigs: Vec<String>,
@@ -64,7 +68,16 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     if let Some(file) = &args.replay {
         return replay(file, &opts, &mut rng);
     }
-    let cases: Vec<AbiCase> = if args.sigs.is_empty() {
+    let cases: Vec<AbiCase> = if args.from_generator {
+        let mut sigs = Vec::new();
+        let mut seed = args.seed;
+        while sigs.len() < args.cases {
+            sigs.extend(clif_diff::cinterop::from_gen::signatures(seed, args.target));
+            seed += 1;
+        }
+        sigs.truncate(args.cases);
+        sigs.into_iter().map(|s| random_case(&mut rng, s)).collect()
+    } else if args.sigs.is_empty() {
         (0..args.cases)
             .map(|_| {
                 let sig = random_sig(&mut rng, shape);
