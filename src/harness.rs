@@ -117,3 +117,50 @@ pub fn check(sandbox: &mut Sandbox, case: &TestCase, plan: &Plan) -> Result<Repo
     report.engine_micros = exec.micros;
     Ok(report)
 }
+
+/// [`check`] for many cases at once, with the object path batched.
+///
+/// Object engines go through [`Sandbox::run_batch`] (cases grouped by target and settings, one
+/// link and one program per group); the other engines run case by case as in [`check`]. The
+/// reports are what [`check`] gives case by case; an object engine's `engine_micros` is the
+/// batch's wall time shared evenly. All cases use `plan` (per-case directives are not read).
+///
+/// A batched outcome is a screening: confirm a finding with [`check`] before filing it (see
+/// [`crate::engine::batch`] for why).
+pub fn check_batch(sandbox: &mut Sandbox, cases: &[&TestCase], plan: &Plan) -> Result<Vec<Report>> {
+    let (object, other): (Vec<usize>, Vec<usize>) =
+        (0..plan.engines.len()).partition(|&e| plan.engines[e].kind == EngineKind::Object);
+    let other_specs: Vec<EngineSpec> = other.iter().map(|&e| plan.engines[e].clone()).collect();
+    // outcomes[case][engine][run], micros[case][engine]
+    let mut outcomes: Vec<Vec<Vec<crate::outcome::Outcome>>> =
+        vec![vec![Vec::new(); plan.engines.len()]; cases.len()];
+    let mut micros = vec![vec![0u64; plan.engines.len()]; cases.len()];
+    if !other_specs.is_empty() {
+        for (k, case) in cases.iter().enumerate() {
+            let exec = sandbox.run(case, &other_specs, &plan.opts)?;
+            for ((&e, o), us) in other.iter().zip(exec.outcomes).zip(exec.micros) {
+                outcomes[k][e] = o;
+                micros[k][e] = us;
+            }
+        }
+    }
+    for &e in &object {
+        let start = std::time::Instant::now();
+        let batched = sandbox.run_batch(cases, &plan.engines[e], &plan.opts)?;
+        let share = start.elapsed().as_micros() as u64 / cases.len().max(1) as u64;
+        for (k, o) in batched.into_iter().enumerate() {
+            outcomes[k][e] = o;
+            micros[k][e] = share;
+        }
+    }
+    Ok(cases
+        .iter()
+        .zip(outcomes)
+        .zip(micros)
+        .map(|((case, o), us)| {
+            let mut report = Report::judge(case, &plan.engines, &o);
+            report.engine_micros = us;
+            report
+        })
+        .collect())
+}

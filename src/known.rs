@@ -20,7 +20,7 @@ pub enum KnownKind {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Known {
     pub id: String,
-    /// Bucket, exact or with a trailing `*` as a prefix pattern.
+    /// Bucket, exact or a pattern in which `*` stands for any text (`error:*:compile:Too_many*`).
     pub bucket: String,
     pub kind: KnownKind,
     pub reason: String,
@@ -38,11 +38,7 @@ pub struct Known {
 
 impl Known {
     fn applies(&self, bucket: &str, case_text: &str) -> bool {
-        let bucket_ok = match self.bucket.strip_suffix('*') {
-            Some(prefix) => bucket.starts_with(prefix),
-            None => bucket == self.bucket,
-        };
-        bucket_ok && self.when.iter().all(|w| case_text.contains(w.as_str()))
+        glob_match(&self.bucket, bucket) && self.when.iter().all(|w| case_text.contains(w.as_str()))
     }
 }
 
@@ -88,6 +84,26 @@ impl KnownBuckets {
             _ => bucket.to_string(),
         }
     }
+}
+
+/// `*` matches any run of characters (including none); everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let tail: Vec<&str> = parts.collect();
+    let Some((last, middle)) = tail.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// `corpus/known-bugs.toml` next to the crate (or `$CLIF_DIFF_KNOWN`).
@@ -150,5 +166,19 @@ mod tests {
             "crash:jit:SIGSEGV@specific"
         );
         assert_eq!(k.store_key("crash:jit:SIGSEGV", "x"), "crash:jit:SIGSEGV");
+    }
+
+    #[test]
+    fn patterns_match_anywhere() {
+        assert!(glob_match("a*", "abc"));
+        assert!(glob_match(
+            "error:*:compile:X*",
+            "error:object[opt_level=none]:compile:X_y"
+        ));
+        assert!(!glob_match("error:*:compile:X*", "error:object:link:X_y"));
+        assert!(glob_match("*:SIGSEGV", "crash:object:SIGSEGV"));
+        assert!(!glob_match("ab*ba", "aba"));
+        assert!(glob_match("abc", "abc"));
+        assert!(!glob_match("abc", "abcd"));
     }
 }

@@ -22,6 +22,7 @@
 pub mod bench;
 pub mod campaign;
 pub mod case;
+pub mod cinterop;
 pub mod corpus;
 pub mod engine;
 pub mod fuzzing;

@@ -5,6 +5,9 @@
 //! per (engine, run line) as soon as it is known. A worker that dies, hangs past its deadline or
 //! runs out of memory is replaced; the (engine, run line) it was on gets a `crash`, `timeout` or
 //! `oom` outcome and the rest of the case continues in the new worker, so nothing observed is lost.
+//! [`Sandbox::run_batch`] (in `batch`) sends many cases to the object path at once.
+
+mod batch;
 
 use crate::case::TestCase;
 use crate::engine::{self, EngineSpec, RunOptions};
@@ -334,6 +337,10 @@ fn serve() -> Result<()> {
     for line in stdin.lock().lines() {
         let line = line?;
         if line.trim().is_empty() {
+            continue;
+        }
+        if let Ok(b) = serde_json::from_str::<batch::BatchRequest>(&line) {
+            batch::serve(b, &mut out)?;
             continue;
         }
         let req: Request = serde_json::from_str(&line).context("bad request")?;

@@ -111,12 +111,16 @@ pub fn build_isa(case: &TestCase, overrides: &[(&str, &str)]) -> Result<OwnedTar
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .chain(overrides.iter().copied());
     for (k, v) in settings {
-        // A flag unknown to the shared settings may be an ISA flag, as upstream allows.
+        // A flag unknown to the shared settings may be an ISA flag, as upstream allows; a known
+        // shared flag with a bad value is an error about that value.
         let shared = if v.is_empty() {
             flags.enable(k)
         } else {
             flags.set(k, v)
         };
+        if let Err(e @ (settings::SetError::BadValue(_) | settings::SetError::BadType)) = shared {
+            return Err(anyhow!("setting `{k}={v}`: {e}"));
+        }
         if shared.is_err() {
             let r = if v.is_empty() {
                 isa_builder.enable(k)
@@ -140,4 +144,48 @@ pub fn build_isa(case: &TestCase, overrides: &[(&str, &str)]) -> Result<OwnedTar
     isa_builder
         .finish(settings::Flags::new(flags))
         .map_err(|e| anyhow!("target {triple}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(target: &str) -> TestCase {
+        TestCase::parse(&format!(
+            "test run\ntarget {target}\n\nfunction %f() {{\nblock0:\n    return\n}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn overrides_reach_the_isa_flags() {
+        use cranelift_codegen::settings::{OptLevel, RegallocAlgorithm};
+        let c = case("x86_64");
+        let isa = build_isa(&c, &[("opt_level", "none")]).unwrap();
+        assert_eq!(isa.flags().opt_level(), OptLevel::None);
+        let isa = build_isa(&c, &[("opt_level", "speed_and_size")]).unwrap();
+        assert_eq!(isa.flags().opt_level(), OptLevel::SpeedAndSize);
+        let isa = build_isa(&c, &[("regalloc_algorithm", "single_pass")]).unwrap();
+        assert_eq!(
+            isa.flags().regalloc_algorithm(),
+            RegallocAlgorithm::SinglePass
+        );
+        // Later overrides win over the case's own `set` lines.
+        let mut c = case("aarch64");
+        c.set_setting("opt_level", "speed");
+        let isa = build_isa(&c, &[("opt_level", "none")]).unwrap();
+        assert_eq!(isa.flags().opt_level(), OptLevel::None);
+    }
+
+    #[test]
+    fn a_bad_value_is_named_as_such() {
+        let e = build_isa(&case("x86_64"), &[("opt_level", "fastest")])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("opt_level=fastest"), "{e}");
+        let e = build_isa(&case("x86_64"), &[("no_such_flag", "1")])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no_such_flag"), "{e}");
+    }
 }

@@ -6,7 +6,15 @@ use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+static LINKS: AtomicU64 = AtomicU64::new(0);
+
+/// Links attempted by this process so far (how batching is observed and measured).
+pub fn link_count() -> u64 {
+    LINKS.load(Ordering::Relaxed)
+}
 
 #[derive(Clone, Debug)]
 pub struct Toolchain {
@@ -21,6 +29,9 @@ pub struct Toolchain {
 
 impl Toolchain {
     /// The toolchain for `arch`, or an error naming the missing tool and its Debian package.
+    ///
+    /// Foreign tools can be renamed with `CLIF_DIFF_CC_<ARCH>` and `CLIF_DIFF_QEMU_<ARCH>`
+    /// (e.g. `CLIF_DIFF_QEMU_S390X=qemu-s390x-static`); the host compiler follows `CC`.
     pub fn for_arch(arch: Arch) -> Result<Toolchain> {
         let tc = if arch == Arch::host() {
             Toolchain {
@@ -36,10 +47,14 @@ impl Toolchain {
                 Arch::Riscv64 => ("riscv64-linux-gnu-gcc", "qemu-riscv64"),
                 Arch::S390x => ("s390x-linux-gnu-gcc", "qemu-s390x"),
             };
+            let env = |what: &str, default: &str| {
+                let key = format!("CLIF_DIFF_{what}_{}", arch.name().to_uppercase());
+                std::env::var(key).unwrap_or_else(|_| default.to_string())
+            };
             Toolchain {
                 arch,
-                cc: gcc.into(),
-                runner: Some(qemu.into()),
+                cc: env("CC", gcc),
+                runner: Some(env("QEMU", qemu)),
                 static_link: true,
             }
         };
@@ -62,7 +77,10 @@ impl Toolchain {
         if let Some(r) = &self.runner
             && find_in_path(r).is_none()
         {
-            bail!("`{r}` not found (install Debian package `qemu-user`)");
+            bail!(
+                "emulator `{r}` for {} not found (install Debian package `qemu-user`)",
+                self.arch.name()
+            );
         }
         Ok(())
     }
@@ -97,6 +115,7 @@ impl Toolchain {
 
     /// Links `objects` into an executable at `out`; the error text is the linker's stderr.
     pub fn link(&self, objects: &[&Path], out: &Path) -> Result<(), String> {
+        LINKS.fetch_add(1, Ordering::Relaxed);
         let mut cmd = Command::new(&self.cc);
         cmd.arg("-o").arg(out);
         for o in objects {

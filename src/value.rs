@@ -190,6 +190,16 @@ mod tests {
     }
 
     #[test]
+    fn i128_survives_json_inside_tagged_outcomes() {
+        let o = crate::outcome::Outcome::Returned {
+            values: vec![Val::I128(-5 << 100), Val::I128(i128::MAX)],
+        };
+        let back: crate::outcome::Outcome =
+            serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+        assert!(crate::oracle::same_outcome(&o, &back));
+    }
+
+    #[test]
     fn bytes_round_trip_both_endians() {
         for v in [
             Val::I16(-2),

@@ -3,7 +3,9 @@
 //! Exit codes are part of the interface: 0 when all engines agree (or a command succeeded), 1 on a
 //! finding or regression, 2 on bad input (malformed file, unknown target, missing tool).
 
+mod abi;
 mod bench;
+mod bench_object;
 mod corpus;
 mod fuzz;
 mod r#gen;
@@ -39,6 +41,10 @@ enum Command {
     Run(run::Args),
     /// Replay a regression corpus; fails on any changed verdict.
     Replay(replay::Args),
+    /// C interop: random System V signatures, Cranelift against `cc`, in both directions.
+    Abi(abi::Args),
+    /// Object-path cost per case: one link per case against batches.
+    BenchObject(bench_object::Args),
     /// Manage the regression corpus.
     #[command(subcommand)]
     Corpus(corpus::Command),
@@ -64,6 +70,8 @@ pub fn main() -> i32 {
         Command::Bench(a) => bench::main(a),
         Command::Run(a) => run::main(a),
         Command::Replay(a) => replay::main(a),
+        Command::BenchObject(a) => bench_object::main(a),
+        Command::Abi(a) => abi::main(a),
         Command::Import(a) => import::main(a),
         Command::Corpus(c) => corpus::main(c),
         Command::Report(a) => report::main(a),

@@ -41,6 +41,16 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
 pub fn preflight(case: &clif_diff::case::TestCase, plan: &Plan) -> anyhow::Result<()> {
     let arch = clif_diff::target::case_arch(case)?;
     clif_diff::target::build_isa(case, &[])?;
+    // Settings overrides are input too: a typo must not pass for a finding.
+    for spec in plan.engines.iter().filter(|e| !e.overrides.is_empty()) {
+        let o: Vec<(&str, &str)> = spec
+            .overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        clif_diff::target::build_isa(case, &o)
+            .map_err(|e| anyhow::anyhow!("engine `{}`: {e:#}", spec.label()))?;
+    }
     if plan
         .engines
         .iter()

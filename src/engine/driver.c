@@ -1,16 +1,22 @@
 /* clif-diff object-path driver.
  *
- * Linked with an object file emitted by cranelift-object. The object exports
- * `clif_diff_table`: { nfuncs, ntramps, func[0..nfuncs], tramp[0..ntramps] } as pointer-sized
- * words. Each stdin line asks for one call:
+ * Linked with the object files emitted by cranelift-object, one per group of cases that share
+ * settings. Group g's object exports `clif_diff_table_<g>`: { nfuncs, ntramps, func[0..nfuncs],
+ * tramp[0..ntramps] } as pointer-sized words; group 0's also exports the directory
+ * `clif_diff_tables`: { ngroups, &table_0, ... }. Each stdin line asks for one call:
  *
- *     <run> <tramp> <rets_len> <hex args>
+ *     <run> <group> <tramp> <rets_len> <hex args>
  *
  * and the driver answers on stdout with `S <run>` before the call and `R <run> <hex rets>` after
- * it. A fault is answered with `T <run> <signo> <func index or -1> <offset>` from the signal
- * handler, which then exits: the harness re-runs the remaining lines in a new process.
+ * it. A fault is answered with `T <run> <signo> <group or -1> <func index or -1> <offset>` from the signal
+ * handler, which then jumps back to the request loop and goes on with the next line: a Cranelift
+ * trap leaves nothing behind worth keeping (as in wasmtime, the trapping frames are simply
+ * abandoned). Whether the fault was a trap is for the harness to decide, from its trap tables;
+ * when it was not, the harness kills this process and re-runs the remaining lines in a new one.
+ * On s390x the reported PC of SIGILL/SIGFPE is already moved back onto the trap site.
  * The driver is target-neutral C: the same source serves the host and every cross target. */
 #define _GNU_SOURCE
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,10 +25,16 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-extern const uintptr_t clif_diff_table[];
+extern const uintptr_t clif_diff_tables[];
+
+static const uintptr_t *table(uintptr_t group) {
+    return (const uintptr_t *)clif_diff_tables[1 + group];
+}
 typedef void (*tramp_t)(const unsigned char *args, unsigned char *rets);
 
 static volatile long current_run = -1;
+static sigjmp_buf recover;
+static volatile sig_atomic_t in_call = 0;
 static unsigned char alt_stack[1 << 16];
 
 static uintptr_t fault_pc(void *ctx) {
@@ -53,14 +65,22 @@ static void put_num(char **p, long long v) {
 static void on_fault(int signo, siginfo_t *info, void *ctx) {
     (void)info;
     uintptr_t pc = fault_pc(ctx);
-    uintptr_t nfuncs = clif_diff_table[0];
-    long best = -1;
+#if defined(__s390x__)
+    /* s390x delivers SIGILL/SIGFPE with the PSW after the instruction, and Cranelift records
+     * such trap sites at the instruction's last byte; memory faults point at the instruction. */
+    if (signo == SIGILL || signo == SIGFPE) pc -= 1;
+#endif
+    long best = -1, best_group = -1;
     uintptr_t best_start = 0;
-    for (uintptr_t i = 0; i < nfuncs; i++) {
-        uintptr_t start = clif_diff_table[2 + i];
-        if (start <= pc && (best < 0 || start > best_start)) {
-            best = (long)i;
-            best_start = start;
+    for (uintptr_t g = 0; g < clif_diff_tables[0]; g++) {
+        const uintptr_t *t = table(g);
+        for (uintptr_t i = 0; i < t[0]; i++) {
+            uintptr_t start = t[2 + i];
+            if (start <= pc && (best < 0 || start > best_start)) {
+                best = (long)i;
+                best_group = (long)g;
+                best_start = start;
+            }
         }
     }
     /* Only async-signal-safe calls from here on. */
@@ -68,9 +88,14 @@ static void on_fault(int signo, siginfo_t *info, void *ctx) {
     *p++ = 'T'; *p++ = ' ';
     put_num(&p, current_run); *p++ = ' ';
     put_num(&p, signo); *p++ = ' ';
+    put_num(&p, best_group); *p++ = ' ';
     put_num(&p, best); *p++ = ' ';
     put_num(&p, best < 0 ? 0 : (long long)(pc - best_start)); *p++ = '\n';
     (void)!write(1, buf, (size_t)(p - buf));
+    if (in_call) {
+        in_call = 0;
+        siglongjmp(recover, 1);
+    }
     _exit(70);
 }
 
@@ -95,15 +120,17 @@ int main(void) {
     int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
     for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 
-    uintptr_t nfuncs = clif_diff_table[0], ntramps = clif_diff_table[1];
     static char line[1 << 16];
     static unsigned char args[1 << 15];
     static unsigned char rets[1 << 12];
     while (fgets(line, sizeof line, stdin)) {
-        long run, tramp, rets_len;
+        long run, group, tramp, rets_len;
         int consumed = 0;
-        if (sscanf(line, "%ld %ld %ld %n", &run, &tramp, &rets_len, &consumed) != 3) continue;
-        if (tramp < 0 || (uintptr_t)tramp >= ntramps || rets_len < 0 || rets_len > (long)sizeof rets) {
+        if (sscanf(line, "%ld %ld %ld %ld %n", &run, &group, &tramp, &rets_len, &consumed) != 4)
+            continue;
+        if (group < 0 || (uintptr_t)group >= clif_diff_tables[0] || tramp < 0 ||
+            (uintptr_t)tramp >= table((uintptr_t)group)[1] || rets_len < 0 ||
+            rets_len > (long)sizeof rets) {
             printf("E %ld bad request\n", run);
             fflush(stdout);
             continue;
@@ -115,8 +142,13 @@ int main(void) {
         current_run = run;
         printf("S %ld\n", run);
         fflush(stdout);
-        tramp_t f = (tramp_t)clif_diff_table[2 + nfuncs + (uintptr_t)tramp];
+        const uintptr_t *t = table((uintptr_t)group);
+        tramp_t f = (tramp_t)t[2 + t[0] + (uintptr_t)tramp];
+        /* sigsetjmp(.., 1) also restores the signal mask the handler ran with. */
+        if (sigsetjmp(recover, 1) != 0) continue;
+        in_call = 1;
         f(args, rets);
+        in_call = 0;
         printf("R %ld ", run);
         for (long i = 0; i < rets_len; i++) printf("%02x", rets[i]);
         printf("\n");

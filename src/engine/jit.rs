@@ -101,7 +101,7 @@ impl Compiled {
             }
             ChildEnd::Signal { signo, pc } => {
                 let funcs: Vec<(u64, &CodeInfo)> = self.code.iter().map(|(a, c)| (*a, c)).collect();
-                match trap_at(pc, &funcs, false) {
+                match trap_at(pc, &funcs) {
                     Some(code) => Outcome::Trap {
                         code: code.to_string(),
                     },

@@ -5,12 +5,13 @@
 //! * [`jit`]: `cranelift-jit` on the host, with a choice of memory provider ([`memory`]); each run
 //!   executes in a forked child ([`native`]).
 //! * [`object`]: `cranelift-object`, the system (or cross) `cc`, and the resulting program run
-//!   natively or under `qemu-user`.
+//!   natively or under `qemu-user`; [`batch`] runs many cases through one link and one process.
 //!
 //! Engines are only ever called inside a sandbox worker (see [`crate::sandbox`]); each reports one
 //! [`Outcome`] per run line through a callback, as soon as it is known, so that a worker that dies
 //! mid-case loses nothing already observed.
 
+pub mod batch;
 pub mod interp;
 pub mod jit;
 pub mod memory;
@@ -193,6 +194,10 @@ pub struct Faults {
     /// The interpreter passes `sarg` pointers through instead of copying.
     #[serde(default)]
     pub interp_skip_sarg_copy: bool,
+    /// The worker aborts when handed a batch of more than one case (proves that
+    /// `Sandbox::run_batch` recovers case by case).
+    #[serde(default)]
+    pub worker_dies_on_batch: bool,
 }
 
 /// Execution limits and engine options shared by all engines of one case.

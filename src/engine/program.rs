@@ -301,24 +301,17 @@ pub fn module_error_text(e: &ModuleError) -> String {
 
 /// Maps a faulting address to a trap code using the compiled functions' trap tables.
 ///
-/// `funcs` gives each function's runtime start address. `inexact` allows the PC to lie just after
-/// the trap instruction (s390x reports the address of the next instruction).
-pub fn trap_at(pc: u64, funcs: &[(u64, &CodeInfo)], inexact: bool) -> Option<TrapCode> {
+/// `funcs` gives each function's runtime start address; `pc` must be the trap site as Cranelift
+/// records it (on s390x, the caller first moves a SIGILL/SIGFPE PC back by one byte: the kernel
+/// reports the address after the instruction and Cranelift records its last byte).
+pub fn trap_at(pc: u64, funcs: &[(u64, &CodeInfo)]) -> Option<TrapCode> {
     let (start, info) = funcs
         .iter()
         .filter(|(start, info)| pc >= *start && pc < start + info.size as u64)
         .max_by_key(|(start, _)| *start)?;
     let off = (pc - start) as u32;
-    if let Some((_, code)) = info.traps.iter().find(|(o, _)| *o == off) {
-        return Some(*code);
-    }
-    if inexact {
-        return info
-            .traps
-            .iter()
-            .filter(|(o, _)| *o < off && off - *o <= 6)
-            .max_by_key(|(o, _)| *o)
-            .map(|(_, c)| *c);
-    }
-    None
+    info.traps
+        .iter()
+        .find(|(o, _)| *o == off)
+        .map(|(_, code)| *code)
 }
