@@ -73,6 +73,9 @@ pub struct Report {
     /// Wall time each engine spent on the case, in microseconds (0 when not measured).
     #[serde(default)]
     pub engine_micros: Vec<u64>,
+    /// When a batch run showed a different bucket than this report's lone run: the batch's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screened_as: Option<String>,
 }
 
 impl Report {
@@ -108,6 +111,7 @@ impl Report {
             bucket,
             run,
             engine_micros: vec![0; engines.len()],
+            screened_as: None,
         }
     }
 }

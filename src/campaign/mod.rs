@@ -48,6 +48,8 @@ pub struct CampaignConfig {
     pub worker: WorkerCommand,
     /// Draw a progress bar (else periodic log lines).
     pub progress: bool,
+    /// Cases per batch: one object file, one link and one driver process for all of them.
+    pub batch: usize,
 }
 
 /// Persistent campaign state, for `--resume`.
@@ -123,21 +125,25 @@ pub fn run(
         for _ in 0..cfg.jobs.max(1) {
             scope.spawn(|| {
                 let mut sandbox = Sandbox::new(cfg.worker.clone());
-                loop {
+                'batches: loop {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                     if cfg.time.is_some_and(|t| start.elapsed() >= t) {
                         break;
                     }
-                    if let Some(n) = cfg.cases
-                        && issued.fetch_add(1, Ordering::Relaxed) >= n
-                    {
-                        break;
+                    let mut size = cfg.batch.max(1) as u64;
+                    if let Some(n) = cfg.cases {
+                        let taken = issued.fetch_add(size, Ordering::Relaxed);
+                        if taken >= n {
+                            break;
+                        }
+                        size = size.min(n - taken);
                     }
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    let case = source.case(seed);
-                    let report = match check(&mut sandbox, &case, &cfg.plan) {
+                    let first = next.fetch_add(size, Ordering::Relaxed);
+                    let seeds: Vec<u64> = (first..first + size).collect();
+                    let cases: Vec<TestCase> = seeds.iter().map(|&s| source.case(s)).collect();
+                    let reports = match run_batch(&mut sandbox, &cases, &cfg.plan) {
                         Ok(r) => r,
                         Err(e) => {
                             errors.lock().unwrap().push(e);
@@ -145,41 +151,43 @@ pub fn run(
                             break;
                         }
                     };
-                    let mut recorded = None;
-                    if report.verdict.is_finding() {
-                        match store.record(&case, &cfg.plan, &report, Some(seed)) {
-                            Ok(r) => recorded = Some(r),
-                            Err(e) => {
-                                errors.lock().unwrap().push(e);
-                                stop.store(true, Ordering::Relaxed);
-                                break;
+                    for ((&seed, case), report) in seeds.iter().zip(&cases).zip(reports) {
+                        let mut recorded = None;
+                        if report.verdict.is_finding() {
+                            match store.record(case, &cfg.plan, &report, Some(seed)) {
+                                Ok(r) => recorded = Some(r),
+                                Err(e) => {
+                                    errors.lock().unwrap().push(e);
+                                    stop.store(true, Ordering::Relaxed);
+                                    break 'batches;
+                                }
                             }
                         }
-                    }
-                    {
-                        let mut s = stats.lock().unwrap();
-                        s.add(&report, recorded.as_ref());
-                        progress.update(&s, start.elapsed());
-                    }
-                    if let Some(Recorded::New { dir, known }) = &recorded {
-                        progress.println(&format!(
-                            "new bucket {}{} (seed {seed}) -> {}",
-                            report.bucket,
-                            known
-                                .as_ref()
-                                .map(|k| format!(" [known: {k}]"))
-                                .unwrap_or_default(),
-                            dir.display()
-                        ));
-                        if let Some(hook) = on_new_bucket {
-                            hook(&mut sandbox, &case, &cfg.plan, &report, dir);
+                        {
+                            let mut s = stats.lock().unwrap();
+                            s.add(&report, recorded.as_ref());
+                            progress.update(&s, start.elapsed());
                         }
-                    }
-                    let mut l = log.lock().unwrap();
-                    l.done(seed);
-                    let cases = stats.lock().unwrap().cases;
-                    if cases.is_multiple_of(64) {
-                        save_state(&l, cases);
+                        if let Some(Recorded::New { dir, known }) = &recorded {
+                            progress.println(&format!(
+                                "new bucket {}{} (seed {seed}) -> {}",
+                                report.bucket,
+                                known
+                                    .as_ref()
+                                    .map(|k| format!(" [known: {k}]"))
+                                    .unwrap_or_default(),
+                                dir.display()
+                            ));
+                            if let Some(hook) = on_new_bucket {
+                                hook(&mut sandbox, case, &cfg.plan, &report, dir);
+                            }
+                        }
+                        let mut l = log.lock().unwrap();
+                        l.done(seed);
+                        let done = stats.lock().unwrap().cases;
+                        if done.is_multiple_of(64) {
+                            save_state(&l, done);
+                        }
                     }
                 }
                 stats.lock().unwrap().respawns += sandbox.spawns.saturating_sub(1);
@@ -205,6 +213,35 @@ pub fn run(
         store,
         interrupted: stop.load(Ordering::Relaxed),
     })
+}
+
+/// Runs a batch and confirms every finding on its own.
+///
+/// Batches share one object file and one driver process, which is what makes them cheap; it
+/// also means a case that corrupts the driver could show up in another case's outcome. A batch
+/// is a screening: each finding is run again alone with [`check`], and the lone run's report is
+/// the one that counts (and that is filed).
+fn run_batch(sandbox: &mut Sandbox, cases: &[TestCase], plan: &Plan) -> Result<Vec<Report>> {
+    let reports = if cases.len() == 1 {
+        vec![check(sandbox, &cases[0], plan)?]
+    } else {
+        let refs: Vec<&TestCase> = cases.iter().collect();
+        crate::harness::check_batch(sandbox, &refs, plan)?
+    };
+    if cases.len() == 1 {
+        return Ok(reports);
+    }
+    let mut out = Vec::with_capacity(reports.len());
+    for (case, report) in cases.iter().zip(reports) {
+        if report.verdict.is_finding() {
+            let mut alone = check(sandbox, case, plan)?;
+            alone.screened_as = Some(report.bucket.clone()).filter(|b| *b != alone.bucket);
+            out.push(alone);
+        } else {
+            out.push(report);
+        }
+    }
+    Ok(out)
 }
 
 /// The machine-readable end of a campaign, `DIR/summary.json`, read by `clif-diff report`.

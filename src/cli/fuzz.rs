@@ -43,6 +43,10 @@ pub struct Args {
     /// Do not reduce new buckets.
     #[arg(long)]
     pub no_reduce: bool,
+    /// Cases per batch on the object path (one object file, link and process for all of them;
+    /// findings are confirmed alone). 1 disables batching.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub quiet: bool,
@@ -131,6 +135,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         out: args.out.clone(),
         worker: WorkerCommand::from_env()?,
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        batch: args.batch,
     };
     let store = FindingStore::open(&args.out, KnownBuckets::load_default())?;
     let stop = Arc::new(AtomicBool::new(false));

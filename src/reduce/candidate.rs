@@ -79,6 +79,23 @@ fn hangs(report: &Report) -> bool {
         .any(|o| matches!(o, Outcome::Timeout { .. }))
 }
 
+/// What each engine did on the finding's run line, by kind (`returned`, `trap int_divz`,
+/// `panic`, ...). Candidates must keep it: a mismatch bucket survives when the interpreter starts
+/// trapping on an address the reduction made up, but that is a different finding — an
+/// artefact of the candidate, not the bug being reduced.
+fn shape(report: &Report) -> Vec<String> {
+    let Some(run) = report.run.and_then(|i| report.runs.get(i)) else {
+        return Vec::new();
+    };
+    run.outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Trap { code } => format!("trap {code}"),
+            o => o.kind().to_string(),
+        })
+        .collect()
+}
+
 /// The state of a reduction: the current case and the bookkeeping of candidates.
 pub struct Evaluator<'a> {
     pub current: TestCase,
@@ -90,6 +107,8 @@ pub struct Evaluator<'a> {
     validity: Validity,
     /// The original case terminates on every engine; candidates must too.
     terminates: bool,
+    /// The original's [`shape`]; candidates must keep it.
+    shape: Vec<String>,
     seen: HashSet<String>,
     start: Instant,
     /// The pass proposing candidates, for progress reports.
@@ -115,6 +134,7 @@ impl<'a> Evaluator<'a> {
         let terminates = !hangs(&report);
         Evaluator {
             terminates,
+            shape: shape(&report),
             current,
             report,
             bucket: bucket.to_string(),
@@ -150,9 +170,7 @@ impl<'a> Evaluator<'a> {
         }
         let report = (self.test)(&parsed)?;
         self.tried += 1;
-        // A reproducer that hangs somewhere is a worse reproducer even when a more severe
-        // outcome (a panic) still names the bucket: taking a loop's back edge is not a reduction.
-        let keep = report.bucket == self.bucket && !(self.terminates && hangs(&report));
+        let keep = self.keeps(&report);
         if keep {
             self.accepted += 1;
             self.current = parsed;
@@ -181,8 +199,17 @@ impl<'a> Evaluator<'a> {
         let report = (self.test)(cand)?;
         self.tried += 1;
         self.progress();
-        let keep = report.bucket == self.bucket && !(self.terminates && hangs(&report));
+        let keep = self.keeps(&report);
         Ok(keep.then_some(report))
+    }
+
+    /// The acceptance rule: same bucket, same outcome kinds on the finding's run line, and no
+    /// new hang. A reproducer that hangs somewhere is a worse reproducer even when a more severe
+    /// outcome (a panic) still names the bucket: taking a loop's back edge is not a reduction.
+    fn keeps(&self, report: &Report) -> bool {
+        report.bucket == self.bucket
+            && shape(report) == self.shape
+            && !(self.terminates && hangs(report))
     }
 
     pub fn out_of_budget(&self) -> bool {

@@ -150,6 +150,7 @@ mod tests {
             bucket: bucket.into(),
             run: Some(0),
             engine_micros: vec![0; 3],
+            screened_as: None,
         }
     }
 

@@ -193,3 +193,39 @@ block2:
     let r = reduce(&c, "x", &mut test, &ReduceOptions::default()).unwrap();
     assert!(has(&r.case, "brif"), "{}", r.case);
 }
+
+#[test]
+fn candidates_that_change_an_engines_outcome_kind_are_rejected() {
+    use crate::oracle::RunReport;
+    use crate::outcome::Outcome;
+    // The bucket is the same mismatch either way, but without the `udiv` the "interpreter"
+    // traps on an address instead of dividing by zero: an artefact of the candidate, not the
+    // finding.
+    let c = case(CASE);
+    let trap = |code: &str| Outcome::Trap { code: code.into() };
+    let mut test = |t: &TestCase| {
+        let mut r = report("mismatch:interp!=jit");
+        let first = if has(t, "udiv") {
+            trap("int_divz")
+        } else {
+            trap("heap_oob")
+        };
+        r.runs = vec![RunReport {
+            invocation: "%main(0)".into(),
+            outcomes: vec![first, trap("user1")],
+            verdict: r.verdict,
+            bucket: r.bucket.clone(),
+        }];
+        r.run = Some(0);
+        Ok(r)
+    };
+    let r = reduce(
+        &c,
+        "mismatch:interp!=jit",
+        &mut test,
+        &ReduceOptions::default(),
+    )
+    .unwrap();
+    assert!(has(&r.case, "udiv"), "{}", r.case);
+    assert!(r.stats.insts_after < r.stats.insts_before);
+}

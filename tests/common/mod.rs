@@ -29,5 +29,6 @@ pub fn config(out: &Path, cases: u64, jobs: usize) -> CampaignConfig {
             exe: env!("CARGO_BIN_EXE_clif-diff").into(),
         },
         progress: false,
+        batch: 1,
     }
 }

@@ -139,6 +139,7 @@ pub(crate) mod testing {
             bucket: bucket.to_string(),
             run: None,
             engine_micros: vec![0],
+            screened_as: None,
         }
     }
 
