@@ -22,6 +22,8 @@ pub struct Validity {
     verifies: bool,
     /// Every call of a case function uses that function's own signature.
     calls_match: bool,
+    /// Every stack slot is written before it is read (see [`super::init`]).
+    slots_initialized: bool,
 }
 
 impl Validity {
@@ -31,6 +33,7 @@ impl Validity {
             isa,
             verifies: isa && verifies(case),
             calls_match: calls_match(case),
+            slots_initialized: super::init::slots_initialized(&case.functions),
         }
     }
 
@@ -38,6 +41,7 @@ impl Validity {
         (!self.isa || build_isa(case, &[]).is_ok())
             && (!self.verifies || verifies(case))
             && (!self.calls_match || calls_match(case))
+            && (!self.slots_initialized || super::init::slots_initialized(&case.functions))
     }
 }
 

@@ -18,6 +18,7 @@
 //! reproducer.
 
 mod candidate;
+pub mod init;
 mod ir;
 pub mod output;
 pub mod passes;

@@ -31,7 +31,7 @@ pub use insts::{BypassInsts, RemoveInsts};
 pub use runs::{DropRuns, ForgetExpectations};
 pub use settings::DropSettings;
 pub use signature::{RemoveParams, RemoveReturns, ShrinkSargs};
-pub use slots::ShrinkSlots;
+pub use slots::{DropWriteOnlySlots, ShrinkSlots};
 pub use types::NarrowTypes;
 
 pub trait Pass {
@@ -59,6 +59,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(RemoveParams),
         Box::new(RemoveReturns),
         Box::new(ShrinkSargs),
+        Box::new(DropWriteOnlySlots),
         Box::new(ShrinkSlots),
         Box::new(NarrowTypes),
         Box::new(SimplifyConstants),
