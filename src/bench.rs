@@ -19,6 +19,8 @@ pub struct BenchConfig {
     pub jobs: Vec<usize>,
     pub plan: Plan,
     pub worker: WorkerCommand,
+    /// Cases per batch, as in campaigns (1: one object, link and process per case).
+    pub batch: usize,
 }
 
 /// One row: an engine set at a job count.
@@ -62,12 +64,22 @@ fn time_run(cfg: &BenchConfig, source: &dyn CaseSource, plan: &Plan, jobs: usize
         for _ in 0..jobs {
             s.spawn(|| {
                 let mut sb = Sandbox::new(cfg.worker.clone());
+                let batch = cfg.batch.max(1) as u64;
                 loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= end {
+                    let first = next.fetch_add(batch, Ordering::Relaxed);
+                    if first >= end {
                         break;
                     }
-                    if let Err(e) = check(&mut sb, &source.case(seed), plan) {
+                    let cases: Vec<_> = (first..(first + batch).min(end))
+                        .map(|s| source.case(s))
+                        .collect();
+                    let refs: Vec<_> = cases.iter().collect();
+                    let r = if refs.len() == 1 {
+                        check(&mut sb, refs[0], plan).map(|_| ())
+                    } else {
+                        crate::harness::check_batch(&mut sb, &refs, plan).map(|_| ())
+                    };
+                    if let Err(e) = r {
                         *err.lock().unwrap() = Some(e);
                         break;
                     }
@@ -145,7 +157,7 @@ pub fn render(rows: &[Row], b: &Breakdown) -> String {
             r.engines, r.jobs, r.cases, r.seconds, r.cases_per_sec
         );
     }
-    s += "\nTime of one job (all engines), by stage:\n\n| stage | seconds | share |\n|---|---:|---:|\n";
+    s += "\nTime of one job (all engines, one case per request, unbatched), by stage:\n\n| stage | seconds | share |\n|---|---:|---:|\n";
     let pct = |x: f64| 100.0 * x / b.total.max(1e-9);
     s += &format!(
         "| generation | {:.2} | {:.1}% |\n",

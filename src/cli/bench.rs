@@ -17,6 +17,9 @@ pub struct Args {
     /// Job counts to measure, comma-separated.
     #[arg(long, default_value = "1,2", value_delimiter = ',')]
     pub jobs: Vec<usize>,
+    /// Cases per batch on the object path, as `fuzz --batch` (1: no batching).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
     /// Target architecture of generated cases.
     #[arg(long)]
     pub target: Option<String>,
@@ -43,13 +46,15 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         jobs: args.jobs.clone(),
         plan,
         worker: WorkerCommand::from_env()?,
+        batch: args.batch,
     };
     let (rows, breakdown) = run(&bench, &source)?;
     println!(
-        "seeds {}..{}, target {}\n",
+        "seeds {}..{}, target {}, batch {}\n",
         args.seed,
         args.seed + args.cases,
-        args.target.as_deref().unwrap_or("host")
+        args.target.as_deref().unwrap_or("host"),
+        args.batch
     );
     print!("{}", render(&rows, &breakdown));
     if let Some(j) = &args.json {
