@@ -187,7 +187,8 @@ pub fn same_outcome(a: &Outcome, b: &Outcome) -> bool {
 }
 
 /// A message with its volatile parts (numbers, addresses, value names) masked, short enough for a
-/// directory name.
+/// directory name but long enough to keep what failed (e.g. the opcode of an "Unsupported
+/// feature: should be implemented in ISLE: inst = `v4 = smax.i128 v0, v2`" error).
 pub fn message_class(message: &str) -> String {
     let line = crate::outcome::first_line(message);
     let mut out = String::new();
@@ -207,7 +208,7 @@ pub fn message_class(message: &str) -> String {
             out.push('_');
         }
     }
-    out.trim_matches('_').chars().take(60).collect()
+    out.trim_matches('_').chars().take(100).collect()
 }
 
 #[cfg(test)]
@@ -296,6 +297,14 @@ mod tests {
             judge_run(&e, &[ret(1), un.clone(), un], &Expect::Print).0,
             Verdict::Unsupported
         );
+    }
+
+    #[test]
+    fn message_classes_keep_the_failing_opcode() {
+        let m = "Compilation error: Unsupported feature: should be implemented in ISLE: inst = `v401 = smax.i128 v6, v96`, type = `Some(types::I128)`";
+        let c = message_class(m);
+        assert!(c.contains("smax.iN"), "{c}");
+        assert!(c.len() <= 100);
     }
 
     #[test]
