@@ -35,7 +35,7 @@ impl<F: Fn(u64) -> TestCase + Sync> CaseSource for F {
     }
 }
 
-/// Called once per new bucket, after the finding is on disk (e.g. to reduce it).
+/// Called once per new bucket that is not known, after the finding is on disk (to reduce it).
 pub type NewBucketHook<'a> = dyn Fn(&mut Sandbox, &TestCase, &Plan, &Report, &Path) + Sync + 'a;
 
 pub struct CampaignConfig {
@@ -178,7 +178,9 @@ pub fn run(
                                     .unwrap_or_default(),
                                 dir.display()
                             ));
-                            if let Some(hook) = on_new_bucket {
+                            // Known buckets already have a reduced reproducer in the corpus;
+                            // reducing them again would only eat the campaign's time budget.
+                            if let (Some(hook), None) = (on_new_bucket, known) {
                                 hook(&mut sandbox, case, &cfg.plan, &report, dir);
                             }
                         }
