@@ -92,10 +92,20 @@ impl Toolchain {
         if let Some(p) = cache.get(&self.cc) {
             return Ok(p.clone());
         }
+        // Compiling the driver costs a fresh process (`clif-diff run`) most of its object-path
+        // time, so the object is also kept on disk, keyed by the source and the compiler.
+        let name = format!("driver-{}-{:016x}.o", self.arch.name(), self.driver_key());
+        if let Some(dir) = disk_cache_dir() {
+            let cached = dir.join(&name);
+            if cached.is_file() {
+                cache.insert(self.cc.clone(), cached.clone());
+                return Ok(cached);
+            }
+        }
         let dir = scratch_dir()?;
         let src = dir.join("driver.c");
-        std::fs::write(&src, include_str!("engine/driver.c"))?;
-        let obj = dir.join(format!("driver-{}.o", self.arch.name()));
+        std::fs::write(&src, DRIVER_SOURCE)?;
+        let obj = dir.join(&name);
         let out = Command::new(&self.cc)
             .args(["-O1", "-c", "-o"])
             .arg(&obj)
@@ -109,8 +119,33 @@ impl Toolchain {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        let obj = match disk_cache_dir() {
+            // Copy then rename: concurrent workers never see a half-written object.
+            Some(dir) => {
+                let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+                match std::fs::copy(&obj, &tmp).and_then(|_| std::fs::rename(&tmp, dir.join(&name)))
+                {
+                    Ok(()) => dir.join(&name),
+                    Err(_) => obj,
+                }
+            }
+            None => obj,
+        };
         cache.insert(self.cc.clone(), obj.clone());
         Ok(obj)
+    }
+
+    /// Identifies the driver build: the source, the compiler binary (path, size, mtime).
+    fn driver_key(&self) -> u64 {
+        let mut key = DRIVER_SOURCE.to_string();
+        key.push_str(&self.cc);
+        if let Some(meta) = find_in_path(&self.cc).and_then(|p| std::fs::metadata(p).ok()) {
+            key.push_str(&format!("{}{:?}", meta.len(), meta.modified().ok()));
+        }
+        // FNV-1a: stable across runs, unlike std's hasher.
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
     }
 
     /// Links `objects` into an executable at `out`; the error text is the linker's stderr.
@@ -154,6 +189,18 @@ pub fn scratch_dir() -> Result<PathBuf> {
         let _ = DIR.set(d);
     }
     Ok(DIR.get().unwrap().path().to_path_buf())
+}
+
+const DRIVER_SOURCE: &str = include_str!("engine/driver.c");
+
+/// `$CLIF_DIFF_CACHE`, else `$XDG_CACHE_HOME/clif-diff`, else `~/.cache/clif-diff`, if usable.
+fn disk_cache_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CLIF_DIFF_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("clif-diff")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/clif-diff")))?;
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir)
 }
 
 pub fn find_in_path(tool: &str) -> Option<PathBuf> {
