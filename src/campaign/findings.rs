@@ -199,6 +199,21 @@ impl FindingStore {
         })
     }
 
+    /// Records a case whose batched run showed `batch_bucket` but whose lone run showed
+    /// `alone`, in `DIR/screened.jsonl`: not a finding by itself (the lone run is the one that
+    /// counts), but a batch that disagrees with its cases is worth a look.
+    pub fn note_screened(&self, seed: u64, batch_bucket: &str, alone: &str) -> Result<()> {
+        use std::io::Write;
+        let _guard = self.buckets.lock().unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("screened.jsonl"))?;
+        let line = serde_json::json!({ "seed": seed, "batch": batch_bucket, "alone": alone });
+        writeln!(f, "{line}")?;
+        Ok(())
+    }
+
     pub fn buckets(&self) -> Vec<BucketInfo> {
         self.buckets.lock().unwrap().values().cloned().collect()
     }

@@ -152,6 +152,10 @@ pub fn run(
                         }
                     };
                     for ((&seed, case), report) in seeds.iter().zip(&cases).zip(reports) {
+                        if let Some(batch_bucket) = &report.screened_as {
+                            // The batch saw something the lone run did not: keep the trace.
+                            let _ = store.note_screened(seed, batch_bucket, &report.bucket);
+                        }
                         let mut recorded = None;
                         if report.verdict.is_finding() {
                             match store.record(case, &cfg.plan, &report, Some(seed)) {
