@@ -21,6 +21,18 @@ pub fn reference(report: &Report) -> usize {
         .unwrap_or(0)
 }
 
+/// Sets every run line of `case` to expect what the reference engine returned in `report`
+/// (`; print:` where it did not return).
+pub fn expect_reference(case: &mut TestCase, report: &Report) {
+    let r = reference(report);
+    for (run, rep) in case.runs.iter_mut().zip(&report.runs) {
+        run.expect = match rep.outcomes.get(r) {
+            Some(Outcome::Returned { values }) => Expect::Eq(values.clone()),
+            _ => Expect::Print,
+        };
+    }
+}
+
 /// The case with every run line expecting what the reference engine returned (`; print:` where
 /// it did not return), if that keeps the bucket.
 pub(super) fn fill_expectations(ev: &mut Evaluator) -> Result<()> {
@@ -28,14 +40,8 @@ pub(super) fn fill_expectations(ev: &mut Evaluator) -> Result<()> {
         return Ok(()); // the written expectations are the finding
     }
     ev.pass = "expectations";
-    let r = reference(&ev.report);
     let mut cand = ev.current.clone();
-    for (run, rep) in cand.runs.iter_mut().zip(&ev.report.runs) {
-        run.expect = match rep.outcomes.get(r) {
-            Some(Outcome::Returned { values }) => Expect::Eq(values.clone()),
-            _ => Expect::Print,
-        };
-    }
+    expect_reference(&mut cand, &ev.report);
     if cand.to_text() == ev.current.to_text() {
         return Ok(());
     }
