@@ -240,6 +240,15 @@ impl<'a, 'u> FuncGen<'a, 'u> {
         self.types.iter().copied().filter(|t| t.is_int()).collect()
     }
 
+    /// Integer types wider than `bytes` and at most 64 bits: what a narrow load extends to or a
+    /// narrow store truncates from.
+    pub fn ints_wider_than(&self, bytes: u32) -> Vec<Type> {
+        self.int_types()
+            .into_iter()
+            .filter(|t| t.bytes() > bytes && t.bits() <= 64)
+            .collect()
+    }
+
     pub fn float_types(&self) -> Vec<Type> {
         self.types
             .iter()

@@ -144,11 +144,7 @@ impl FuncGen<'_, '_> {
                 (Opcode::Uload32, 4),
                 (Opcode::Sload32, 4),
             ])?;
-            let wide: Vec<Type> = self
-                .int_types()
-                .into_iter()
-                .filter(|t| t.bytes() > bytes && t.bits() <= 64)
-                .collect();
+            let wide = self.ints_wider_than(bytes);
             if bytes <= size && !wide.is_empty() {
                 let ty = *self.u.choose(&wide)?;
                 let off = self.u.int_in_range(0..=size - bytes)?;
@@ -217,11 +213,7 @@ impl FuncGen<'_, '_> {
                 (Opcode::Istore16, 2),
                 (Opcode::Istore32, 4),
             ])?;
-            let wide: Vec<Type> = self
-                .int_types()
-                .into_iter()
-                .filter(|t| t.bytes() > bytes && t.bits() <= 64)
-                .collect();
+            let wide = self.ints_wider_than(bytes);
             if bytes <= size && !wide.is_empty() {
                 let ty = *self.u.choose(&wide)?;
                 let v = self.value(ty)?;
