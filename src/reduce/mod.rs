@@ -133,6 +133,16 @@ pub fn reduce_in(
     reduce(&case, bucket, &mut test, opts)
 }
 
+/// What a round must decrease: instructions, then functions, run lines, and text length.
+fn measure(case: &TestCase) -> (usize, usize, usize, usize) {
+    (
+        count_insts(case),
+        case.functions.len(),
+        case.runs.len(),
+        case.to_text().len(),
+    )
+}
+
 /// Native wall-clock limit per run line for candidates.
 pub const FAST_TIMEOUT_MS: u64 = 500;
 /// Interpreter steps per run line for candidates.
@@ -177,6 +187,11 @@ pub fn reduce(
     let validity = Validity::of(&case);
     let mut ev = Evaluator::new(case, report, bucket, test, opts, validity, start);
 
+    // Some passes rewrite without shrinking (constants, types, names), and two of them can
+    // undo each other's work under fresh value numbers, which the repeat check cannot see. A
+    // round therefore has to make the case strictly smaller to earn another one: that bounds
+    // the number of rounds whatever the passes do.
+    let mut size = measure(&ev.current);
     'fixpoint: loop {
         stats.rounds += 1;
         let before = ev.accepted;
@@ -187,9 +202,11 @@ pub fn reduce(
                 break 'fixpoint;
             }
         }
-        if ev.accepted == before {
+        let now = measure(&ev.current);
+        if ev.accepted == before || now >= size {
             break;
         }
+        size = now;
     }
     // Expectations last: they are not part of the search, but the reproducer's `; run:` lines
     // must say what the reference engine computes.

@@ -16,6 +16,7 @@ mod runs;
 mod settings;
 mod signature;
 mod slots;
+mod tailcalls;
 mod types;
 
 use super::candidate::Evaluator;
@@ -32,6 +33,7 @@ pub use runs::{DropRuns, ForgetExpectations};
 pub use settings::DropSettings;
 pub use signature::{RemoveParams, RemoveReturns, ShrinkSargs};
 pub use slots::{DropWriteOnlySlots, ShrinkSlots};
+pub use tailcalls::UntailCalls;
 pub use types::NarrowTypes;
 
 pub trait Pass {
@@ -52,6 +54,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(ForgetExpectations),
         Box::new(DropRuns),
         Box::new(DropFunctions),
+        Box::new(UntailCalls),
         Box::new(SimplifyBranches),
         Box::new(RemoveInsts),
         Box::new(BypassInsts),
