@@ -8,6 +8,8 @@
 //!   module)       text)           processes)  jit, object) bucket)     bucket)
 //! ```
 //!
+//! * [`generator`]: bytes → a valid, deterministic, UB-free module with run lines; its
+//!   [`generator::Config`] bounds everything, in the style of `wasm-smith`.
 //! * [`case`]: a test case *is* an upstream filetest (`test run`, `target`, functions, `; run:`).
 //! * [`engine`]: `cranelift-interpreter` (the reference, with `sarg` copies modelled),
 //!   `cranelift-jit` (host; any memory provider), `cranelift-object` + `cc` (+ qemu for foreign
@@ -18,6 +20,12 @@
 //! * [`known`]: buckets that are understood (real upstream bugs, documented limits), as data.
 //! * [`reduce`]: shrinks a finding while it keeps its bucket, and writes the reproducer.
 //! * [`replay`]: the regression corpus, each file carrying its expected bucket.
+//!
+//! Around the pipeline: [`harness`] (one case, all engines, one report, with options from the
+//! case's directives), [`campaign`] (the fuzz loop and the findings store), [`fuzzing`] (the
+//! cargo-fuzz entry points), [`cinterop`] (Cranelift against the C compiler's ABI), [`report`]
+//! (the nightly report), [`corpus`] and [`import`] (growing the corpus, old CLIF syntax),
+//! [`bench`], and the plumbing: [`target`], [`toolchain`], [`value`], [`panics`].
 
 pub mod bench;
 pub mod campaign;
