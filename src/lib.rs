@@ -25,7 +25,7 @@
 //! case's directives), [`campaign`] (the fuzz loop and the findings store), [`fuzzing`] (the
 //! cargo-fuzz entry points), [`cinterop`] (Cranelift against the C compiler's ABI), [`report`]
 //! (the nightly report), [`corpus`] and [`import`] (growing the corpus, old CLIF syntax),
-//! [`bench`], and the plumbing: [`target`], [`toolchain`], [`value`], [`panics`].
+//! [`bench`](mod@bench), and the plumbing: [`target`], [`toolchain`], [`value`], [`panics`].
 
 pub mod bench;
 pub mod campaign;
