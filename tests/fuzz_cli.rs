@@ -61,8 +61,9 @@ fn ctrl_c_ends_the_campaign_cleanly_and_resume_continues() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let start = Instant::now();
     let out = child.wait_with_output().unwrap();
+    // A liveness bound, not a performance target: Ctrl-C must not leave the campaign hanging.
     assert!(
-        start.elapsed() < Duration::from_secs(30),
+        start.elapsed() < Duration::from_secs(120),
         "took {:?}",
         start.elapsed()
     );
