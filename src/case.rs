@@ -54,9 +54,19 @@ pub struct RunLine {
 pub enum Expect {
     /// `; print:` — no expected value is known.
     Print,
+    /// `; run: %f(..) == v`
     Eq(Vec<Val>),
+    /// `; run: %f(..) != v`
     Ne(Vec<Val>),
+    /// Upstream's bare `; run` under a `() -> iN` function: it returns true (non-zero).
+    True,
+    /// The line traps with this code: a `; print:` line plus a
+    /// `; clif-diff: expect-trap = %f(..): code` directive (run lines cannot say it).
+    Trap(String),
 }
+
+/// Directive naming the trap a `; print:` line is expected to end in.
+pub const EXPECT_TRAP: &str = "expect-trap";
 
 /// A parse failure pinned to a line of the file, printed as `file:line: message`.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +135,7 @@ impl TestCase {
                 let cmd = parse_run_with_callee(comment.text, func, &parsed.functions)
                     .map_err(|m| err(line, m))?;
                 if let Some(cmd) = cmd {
-                    runs.push(run_line_from(cmd).map_err(|m| err(line, m))?);
+                    runs.push(run_line_from(cmd, func).map_err(|m| err(line, m))?);
                 }
             }
             functions.push(func.clone());
@@ -139,6 +149,27 @@ impl TestCase {
                 .position(|f| testcase_name(f) == r.func)
                 .unwrap_or(usize::MAX)
         });
+        // Trap expectations live in directives; attach them to their lines.
+        let mut kept = Vec::new();
+        for (k, v) in directives {
+            if k != EXPECT_TRAP {
+                kept.push((k, v));
+                continue;
+            }
+            let (inv, code) = v.rsplit_once(':').ok_or_else(|| {
+                err(
+                    1,
+                    format!("`{EXPECT_TRAP}` needs `%f(args): code`, got `{v}`"),
+                )
+            })?;
+            let key = squash(inv);
+            let run = runs
+                .iter_mut()
+                .find(|r| squash(&r.invocation()) == key && matches!(r.expect, Expect::Print))
+                .ok_or_else(|| err(1, format!("`{EXPECT_TRAP}`: no `; print:` line for {inv}")))?;
+            run.expect = Expect::Trap(code.trim().to_string());
+        }
+        let directives = kept;
         Ok(TestCase {
             commands,
             settings,
@@ -235,7 +266,12 @@ fn parse_run_with_callee(
     parse_run_command(text, sig).map_err(|e| e.message)
 }
 
-fn run_line_from(cmd: RunCommand) -> Result<RunLine, String> {
+/// An invocation without whitespace, for matching directives to run lines.
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn run_line_from(cmd: RunCommand, attached: &Function) -> Result<RunLine, String> {
     let vals = |v: &[DataValue]| -> Result<Vec<Val>, String> {
         v.iter()
             .map(|d| Val::from_data_value(d).ok_or_else(|| format!("unsupported value {d}")))
@@ -246,6 +282,12 @@ fn run_line_from(cmd: RunCommand) -> Result<RunLine, String> {
             func: inv.func,
             args: vals(&inv.args)?,
             expect: Expect::Print,
+        },
+        // The reader's form of a bare `; run`: the attached function, `!= 0`.
+        RunCommand::Run(inv, Comparison::NotEquals, _) if inv.func == "default" => RunLine {
+            func: testcase_name(attached),
+            args: Vec::new(),
+            expect: Expect::True,
         },
         RunCommand::Run(inv, cmp, expected) => RunLine {
             func: inv.func,
@@ -268,7 +310,9 @@ impl RunLine {
 impl fmt::Display for RunLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.expect {
-            Expect::Print => write!(f, "; print: {}", self.invocation()),
+            Expect::Print | Expect::Trap(_) => write!(f, "; print: {}", self.invocation()),
+            // Printed after its own function (see `TestCase`'s `Display`), as upstream needs.
+            Expect::True => write!(f, "; run"),
             Expect::Eq(v) => write!(f, "; run: {} == {}", self.invocation(), display_list(v)),
             Expect::Ne(v) => write!(f, "; run: {} != {}", self.invocation(), display_list(v)),
         }
@@ -283,6 +327,15 @@ impl fmt::Display for TestCase {
                 writeln!(out, "{DIRECTIVE} {k}")?;
             } else {
                 writeln!(out, "{DIRECTIVE} {k} = {v}")?;
+            }
+        }
+        for run in &self.runs {
+            if let Expect::Trap(code) = &run.expect {
+                writeln!(
+                    out,
+                    "{DIRECTIVE} {EXPECT_TRAP} = {}: {code}",
+                    run.invocation()
+                )?;
             }
         }
         for c in &self.commands {
@@ -384,6 +437,27 @@ block0:
         let again = TestCase::parse(&case.to_text()).unwrap();
         let order = |c: &TestCase| c.runs.iter().map(|r| r.func.clone()).collect::<Vec<_>>();
         assert_eq!(order(&case), order(&again));
+    }
+
+    #[test]
+    fn bare_run_and_trap_expectations_round_trip() {
+        let text = "; clif-diff: expect-trap = %d(0): int_divz\ntest run\ntarget x86_64\n\nfunction %t() -> i8 system_v {\nblock0:\n    v0 = iconst.i8 1\n    return v0\n}\n; run\n\nfunction %d(i32) -> i32 system_v {\nblock0(v0: i32):\n    v1 = iconst.i32 7\n    v2 = udiv v1, v0\n    return v2\n}\n; print: %d(0)\n; run: %d(1) == 7\n";
+        let case = TestCase::parse(text).unwrap();
+        assert!(matches!(case.runs[0].expect, Expect::True));
+        assert_eq!(case.runs[0].func, "t");
+        assert!(matches!(&case.runs[1].expect, Expect::Trap(c) if c == "int_divz"));
+        assert!(matches!(case.runs[2].expect, Expect::Eq(_)));
+        assert!(case.directives.is_empty());
+        let printed = case.to_text();
+        assert!(printed.contains("\n; run\n"), "{printed}");
+        assert!(
+            printed.contains("expect-trap = %d(0): int_divz"),
+            "{printed}"
+        );
+        assert_eq!(TestCase::parse(&printed).unwrap().to_text(), printed);
+        // A trap expectation must name a `; print:` line.
+        let orphan = text.replace("%d(0): int_divz", "%d(5): int_divz");
+        assert!(TestCase::parse(&orphan).is_err());
     }
 
     #[test]

@@ -29,12 +29,13 @@ pub fn promote(
     crate::reduce::output::expect_reference(&mut out, &report);
     // Expectations must not change what the case shows; check before keeping them.
     let again = check(sandbox, &out, plan)?;
-    if again.bucket != report.bucket {
+    if !crate::harness::meets_expectation(&again, &crate::harness::expectation(&report)) {
         out.runs = case.runs.clone();
     }
-    out.set_directive(keys::EXPECT, report.bucket.clone());
-    if let Some(k) = known.classify(&report.bucket, &case.to_text()) {
-        out.set_directive(keys::KNOWN, k.id.clone());
+    out.set_directive(keys::EXPECT, crate::harness::expectation(&report));
+    let ids = crate::harness::known_ids(known, case, &report);
+    if !ids.is_empty() {
+        out.set_directive(keys::KNOWN, ids.join(", "));
     }
     std::fs::create_dir_all(dir)?;
     std::fs::write(&path, out.to_text())?;

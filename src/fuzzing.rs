@@ -91,7 +91,13 @@ pub fn abort_on_finding(case: &TestCase, plan: &Plan, report: &Report) {
     if !report.verdict.is_finding() {
         return;
     }
-    if !report_known() && known().classify(&report.bucket, &case.to_text()).is_some() {
+    // Stop only for a finding no known entry explains (each finding judged on its own).
+    if !report_known()
+        && report
+            .findings
+            .iter()
+            .all(|f| known().classify(case, report, f).is_some())
+    {
         return;
     }
     let mut case = case.clone();

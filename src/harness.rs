@@ -10,7 +10,7 @@ use crate::sandbox::Sandbox;
 use anyhow::{Context, Result};
 
 /// What to run a case with.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub engines: Vec<EngineSpec>,
     pub opts: RunOptions,
@@ -35,7 +35,8 @@ pub struct Overrides {
     pub jit_memory: Option<JitMemory>,
     pub timeout_ms: Option<u64>,
     pub fuel: Option<u64>,
-    pub interp_skip_sarg_copy: bool,
+    /// Test-only faults, added to the case's own (see [`crate::engine::Faults`]).
+    pub faults: Option<crate::engine::Faults>,
 }
 
 /// Directive keys understood in `; clif-diff: key = value` lines.
@@ -67,8 +68,8 @@ impl Plan {
         if let Some(f) = case.directive(keys::FUEL) {
             plan.opts.fuel = f.parse().context("`fuel` directive")?;
         }
-        if case.directive(keys::FAULT) == Some("interp-skip-sarg-copy") {
-            plan.opts.faults.interp_skip_sarg_copy = true;
+        if let Some(f) = case.directive(keys::FAULT) {
+            plan.opts.faults = crate::engine::Faults::parse(f).context("`fault` directive")?;
         }
         if let Some(e) = &cli.engines {
             plan.engines = e.clone();
@@ -82,8 +83,8 @@ impl Plan {
         if let Some(f) = cli.fuel {
             plan.opts.fuel = f;
         }
-        if cli.interp_skip_sarg_copy {
-            plan.opts.faults.interp_skip_sarg_copy = true;
+        if let Some(f) = &cli.faults {
+            plan.opts.faults = f.clone();
         }
         Ok(plan)
     }
@@ -104,15 +105,63 @@ impl Plan {
         if self.opts.fuel != default.opts.fuel {
             case.set_directive(keys::FUEL, self.opts.fuel.to_string());
         }
-        if self.opts.faults.interp_skip_sarg_copy {
-            case.set_directive(keys::FAULT, "interp-skip-sarg-copy");
+        if !self.opts.faults.is_empty() {
+            case.set_directive(keys::FAULT, self.opts.faults.to_directive());
         }
     }
 }
 
-/// Runs `case` under `plan` in `sandbox` and judges the outcomes.
+/// The `expect` directive's value for `report`: every bucket, most severe first, joined by
+/// ` | ` (or the verdict, `agree`, when there is no finding).
+pub fn expectation(report: &Report) -> String {
+    if report.findings.is_empty() {
+        report.bucket.clone()
+    } else {
+        let b: Vec<&str> = report.findings.iter().map(|f| f.bucket.as_str()).collect();
+        b.join(" | ")
+    }
+}
+
+/// The buckets an `expect` directive lists, sorted.
+pub fn expected_buckets(value: &str) -> Vec<String> {
+    let mut v: Vec<String> = value
+        .split(" | ")
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Does `report` show exactly what an `expect` directive says?
+pub fn meets_expectation(report: &Report, value: &str) -> bool {
+    expected_buckets(value) == expected_buckets(&expectation(report))
+}
+
+/// The ids of the known entries that explain findings of `report`, for the `known` directive.
+pub fn known_ids(
+    known: &crate::known::KnownBuckets,
+    case: &TestCase,
+    report: &Report,
+) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for f in &report.findings {
+        if let Some(k) = known.classify(case, report, f)
+            && !ids.contains(&k.id)
+        {
+            ids.push(k.id.clone());
+        }
+    }
+    ids
+}
+
+/// Runs `case` under `plan` in `sandbox` and judges the outcomes. A case that is not valid
+/// input (see [`crate::validate`]) runs no engine and gets [`crate::oracle::Verdict::Invalid`].
 pub fn check(sandbox: &mut Sandbox, case: &TestCase, plan: &Plan) -> Result<Report> {
-    let exec = sandbox.run(case, &plan.engines, &plan.opts)?;
+    let exec = sandbox.run_valid(case, &plan.engines, &plan.opts)?;
+    if let Some(why) = exec.invalid {
+        return Ok(Report::invalid(case, &plan.engines, why));
+    }
     let mut report = Report::judge(case, &plan.engines, &exec.outcomes);
     report.engine_micros = exec.micros;
     Ok(report)

@@ -69,8 +69,15 @@ pub enum Outcome {
     },
     /// The execution exceeded its memory limit.
     Oom,
-    /// The engine cannot run this case by design (not a finding).
+    /// The engine cannot run this case by design (not a finding): the interpreter under settings
+    /// overrides, a foreign JIT (compiled and finalized, never executed).
     Unsupported {
+        reason: String,
+    },
+    /// The engine could run this case, but not on this machine: a missing cross compiler or
+    /// emulator, a host CPU without an ISA feature the case enables. Never agreement: replay
+    /// reports it as SKIPPED and a nightly that asked for the engine fails.
+    Skipped {
         reason: String,
     },
 }
@@ -78,6 +85,15 @@ pub enum Outcome {
 impl Outcome {
     pub fn is_unsupported(&self) -> bool {
         matches!(self, Outcome::Unsupported { .. })
+    }
+
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, Outcome::Skipped { .. })
+    }
+
+    /// The engine produced no observation to compare (by design or for want of a tool).
+    pub fn did_not_run(&self) -> bool {
+        matches!(self, Outcome::Unsupported { .. } | Outcome::Skipped { .. })
     }
 
     /// Short kind name used in buckets and tables.
@@ -91,6 +107,7 @@ impl Outcome {
             Outcome::Timeout { .. } => "timeout",
             Outcome::Oom => "oom",
             Outcome::Unsupported { .. } => "unsupported",
+            Outcome::Skipped { .. } => "skipped",
         }
     }
 
@@ -121,8 +138,42 @@ impl fmt::Display for Outcome {
             Outcome::Timeout { limit } => write!(f, "timeout ({limit})"),
             Outcome::Oom => write!(f, "out of memory"),
             Outcome::Unsupported { reason } => write!(f, "unsupported: {reason}"),
+            Outcome::Skipped { reason } => write!(f, "skipped: {reason}"),
         }
     }
+}
+
+/// One line per outcome of a row, for tables. Where two outcomes print alike but are not the
+/// same — values of different types, `0` as an `i8` and `0` as an `i64` — every value of the
+/// row is printed with its type, so the difference shows.
+pub fn display_row(row: &[Outcome]) -> Vec<String> {
+    let plain: Vec<String> = row
+        .iter()
+        .map(|o| first_line(&o.to_string()).to_string())
+        .collect();
+    let alike_but_not_same = (0..row.len()).any(|i| {
+        (0..i).any(|j| {
+            plain[i] == plain[j]
+                && !crate::oracle::same_outcome(&row[i], &row[j])
+                && row[i].kind() == "returned"
+        })
+    });
+    if !alike_but_not_same {
+        return plain;
+    }
+    row.iter()
+        .zip(plain)
+        .map(|(o, p)| match o {
+            Outcome::Returned { values } => {
+                let v: Vec<String> = values.iter().map(|v| format!("{v}:{}", v.ty())).collect();
+                match v.as_slice() {
+                    [one] => one.clone(),
+                    _ => format!("[{}]", v.join(", ")),
+                }
+            }
+            _ => p,
+        })
+        .collect()
 }
 
 pub fn first_line(s: &str) -> &str {
@@ -171,6 +222,16 @@ fn strip_version(dir: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_print_alike_show_their_types() {
+        use crate::value::Val;
+        let ret = |v: Val| Outcome::Returned { values: vec![v] };
+        let row = [ret(Val::I8(0)), ret(Val::I64(0)), ret(Val::I64(0))];
+        assert_eq!(display_row(&row), ["0:i8", "0:i64", "0:i64"]);
+        let same = [ret(Val::I64(0)), ret(Val::I64(1))];
+        assert_eq!(display_row(&same), ["0", "1"]);
+    }
 
     #[test]
     fn locations_lose_registry_and_version() {

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
-    /// The expected bucket was observed again.
+    /// The expected buckets were observed again.
     Pass,
+    /// An engine could not run here (a missing tool, a CPU feature the host lacks): nothing is
+    /// concluded about the file — neither pass nor fixed nor regression.
+    Skipped { why: String },
     /// A different bucket than expected: something changed for the worse (or differently).
     Regression { got: String },
     /// A known finding no longer reproduces: the engines now agree.
@@ -64,12 +67,22 @@ pub fn replay_file(sandbox: &mut Sandbox, file: &Path, cli: &Overrides) -> Entry
         entry.known = case.directive(keys::KNOWN).map(str::to_string);
         let plan = Plan::for_case(&case, cli)?;
         let report = check(sandbox, &case, &plan)?;
-        Ok(if report.bucket == entry.expected {
+        if let Some(why) = &report.invalid {
+            anyhow::bail!("invalid case: {why}");
+        }
+        let got = crate::harness::expectation(&report);
+        let skipped = report.skipped();
+        Ok(if !skipped.is_empty() {
+            let who: Vec<String> = skipped.iter().map(|(e, r)| format!("{e}: {r}")).collect();
+            Status::Skipped {
+                why: format!("{} (the others gave `{got}`)", who.join("; ")),
+            }
+        } else if crate::harness::meets_expectation(&report, &entry.expected) {
             Status::Pass
-        } else if report.bucket == "agree" {
+        } else if report.findings.is_empty() && report.verdict == crate::oracle::Verdict::Agree {
             Status::Fixed
         } else {
-            Status::Regression { got: report.bucket }
+            Status::Regression { got }
         })
     })();
     entry.status = result.unwrap_or_else(|e| Status::Invalid {
@@ -78,7 +91,10 @@ pub fn replay_file(sandbox: &mut Sandbox, file: &Path, cli: &Overrides) -> Entry
     entry
 }
 
-/// True when every entry passed.
+/// True when no entry regressed, got fixed or is invalid (skipped entries are not failures;
+/// they are reported as such).
 pub fn all_pass(entries: &[Entry]) -> bool {
-    entries.iter().all(|e| e.status == Status::Pass)
+    entries
+        .iter()
+        .all(|e| matches!(e.status, Status::Pass | Status::Skipped { .. }))
 }

@@ -23,12 +23,28 @@ pub struct CampaignLine {
 #[derive(Serialize)]
 pub struct BucketLine {
     pub campaign: String,
+    /// The finding's key: its bucket, refined by its identity or known entry.
+    pub key: String,
     pub bucket: String,
     pub hits: u64,
     pub known: Option<String>,
+    /// The identity of a coarse finding (what its reduced case contains).
+    pub identity: Option<String>,
+    /// A known entry whose sample, reduced, no longer showed the entry's cause.
+    pub escaped_known: Option<String>,
     pub case: PathBuf,
     /// The reducer's output, when it ran.
     pub reduced: Option<PathBuf>,
+}
+
+/// An engine a campaign was asked to run that could not run on some of its cases.
+#[derive(Serialize)]
+pub struct SkipLine {
+    pub campaign: String,
+    pub engine: String,
+    pub cases: u64,
+    pub of: u64,
+    pub reason: String,
 }
 
 #[derive(Serialize)]
@@ -36,7 +52,12 @@ pub struct Nightly {
     pub campaigns: Vec<CampaignLine>,
     pub new_buckets: Vec<BucketLine>,
     pub known_hits: Vec<BucketLine>,
+    /// Engines that did not run: a nightly that could not cover what it was asked is red.
+    pub skipped: Vec<SkipLine>,
+    /// Triage items left undecided on disk, per campaign.
+    pub triage_left: Vec<(String, u64)>,
     pub replayed: usize,
+    pub replay_skipped: Vec<Entry>,
     pub fixed: Vec<Entry>,
     pub regressions: Vec<Entry>,
     pub invalid: Vec<Entry>,
@@ -49,7 +70,10 @@ impl Nightly {
             campaigns: Vec::new(),
             new_buckets: Vec::new(),
             known_hits: Vec::new(),
+            skipped: Vec::new(),
+            triage_left: Vec::new(),
             replayed: 0,
+            replay_skipped: Vec::new(),
             fixed: Vec::new(),
             regressions: Vec::new(),
             invalid: Vec::new(),
@@ -73,13 +97,34 @@ impl Nightly {
                 respawns: s.respawns,
                 engine_rates: s.engine_rates,
             });
-            for b in s.buckets {
+            for (engine, (cases, reason)) in &s.skipped {
+                n.skipped.push(SkipLine {
+                    campaign: label.clone(),
+                    engine: engine.clone(),
+                    cases: *cases,
+                    of: s.cases,
+                    reason: reason.clone(),
+                });
+            }
+            // Triage may have run since the campaign (`clif-diff triage`): read the store itself.
+            let store = crate::campaign::findings::FindingStore::open(
+                dir,
+                crate::known::KnownBuckets::default(),
+            )?;
+            let left = crate::campaign::triage::pending(&store).len() as u64;
+            if left > 0 {
+                n.triage_left.push((label.clone(), left));
+            }
+            for b in store.findings() {
                 let reduced = b.dir.join("reduced.clif");
                 let line = BucketLine {
                     campaign: label.clone(),
-                    bucket: b.bucket,
+                    key: b.key.clone(),
+                    bucket: b.bucket.clone(),
                     hits: b.hits,
                     known: b.known.clone(),
+                    identity: b.signature.as_ref().map(|s| s.describe()),
+                    escaped_known: b.escaped_known.clone(),
                     case: b.dir.join("case.clif"),
                     reduced: reduced.exists().then_some(reduced),
                 };
@@ -98,6 +143,7 @@ impl Nightly {
             for e in entries {
                 match e.status {
                     Status::Pass => {}
+                    Status::Skipped { .. } => n.replay_skipped.push(e),
                     Status::Fixed => n.fixed.push(e),
                     Status::Regression { .. } => n.regressions.push(e),
                     Status::Invalid { .. } => n.invalid.push(e),
@@ -107,26 +153,49 @@ impl Nightly {
         Ok(n)
     }
 
-    /// A nightly is green when nothing new was found and every corpus entry replayed as expected.
+    /// A nightly is green when nothing new was found, every corpus entry replayed as expected,
+    /// and every engine it was asked to run ran: an engine that could not run is not agreement.
     pub fn ok(&self) -> bool {
         self.new_buckets.is_empty()
             && self.fixed.is_empty()
             && self.regressions.is_empty()
             && self.invalid.is_empty()
+            && self.skipped.is_empty()
+            && self.replay_skipped.is_empty()
     }
 
     pub fn markdown(&self) -> String {
         let mut s = String::from("# clif-diff nightly\n\n");
         s += &format!(
-            "**{}** — {} new bucket(s), {} known bucket(s) hit, {} corpus case(s) replayed: {} regression(s), {} fixed, {} invalid.\n\n",
+            "**{}** — {} new finding(s), {} known finding(s) hit, {} corpus case(s) replayed: {} regression(s), {} fixed, {} invalid, {} skipped; {} engine(s) skipped in campaigns.\n\n",
             if self.ok() { "green" } else { "RED" },
             self.new_buckets.len(),
             self.known_hits.len(),
             self.replayed,
             self.regressions.len(),
             self.fixed.len(),
-            self.invalid.len()
+            self.invalid.len(),
+            self.replay_skipped.len(),
+            self.skipped.len()
         );
+        if !self.skipped.is_empty() || !self.replay_skipped.is_empty() {
+            s += "## SKIPPED: engines that did not run\n\n";
+            for k in &self.skipped {
+                s += &format!(
+                    "- `{}` in `{}`: {} of {} cases — {}\n",
+                    k.engine, k.campaign, k.cases, k.of, k.reason
+                );
+            }
+            for e in &self.replay_skipped {
+                if let Status::Skipped { why } = &e.status {
+                    s += &format!("- corpus `{}`: {why}\n", e.file.display());
+                }
+            }
+            s += "\n";
+        }
+        for (c, n) in &self.triage_left {
+            s += &format!("Triage left {n} undecided hit(s) in `{c}` (`clif-diff triage`).\n\n");
+        }
         s += "## Throughput\n\n| campaign | cases | seconds | cases/s | valid | worker restarts | per engine (cases/s, one core) |\n|---|---:|---:|---:|---:|---:|---|\n";
         for c in &self.campaigns {
             let rates: Vec<String> = c
@@ -145,18 +214,26 @@ impl Nightly {
                 rates.join(", ")
             );
         }
-        s += "\n## New buckets\n\n";
+        s += "\n## New findings\n\n";
         if self.new_buckets.is_empty() {
             s += "None.\n";
         }
         for b in &self.new_buckets {
             s += &format!(
                 "### `{}`\n\n{} hit(s) in `{}`; first case: `{}`\n\n",
-                b.bucket,
+                b.key,
                 b.hits,
                 b.campaign,
                 b.case.display()
             );
+            if let Some(i) = &b.identity {
+                s += &format!("Identity (what the reduced case contains): `{i}`\n\n");
+            }
+            if let Some(k) = &b.escaped_known {
+                s += &format!(
+                    "Filed as known `{k}` at first, but its reduced case lacks that entry's cause.\n\n"
+                );
+            }
             let shown = b.reduced.as_ref().unwrap_or(&b.case);
             if let Ok(text) = std::fs::read_to_string(shown) {
                 s += &format!(
@@ -170,7 +247,7 @@ impl Nightly {
                 );
             }
         }
-        s += "## Known buckets hit\n\n";
+        s += "## Known findings hit\n\n";
         if self.known_hits.is_empty() {
             s += "None.\n";
         } else {

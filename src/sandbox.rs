@@ -33,6 +33,9 @@ struct Request {
     opts: RunOptions,
     /// First run line still to do, per engine.
     start: Vec<usize>,
+    /// Check the case is valid input (see [`crate::validate`]) before running anything.
+    #[serde(default)]
+    validate: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,6 +52,8 @@ enum Response {
     },
     /// The request could not be served at all (e.g. the case text did not parse).
     Failed(String),
+    /// The case is not valid input; no engine ran.
+    Invalid(String),
     Done,
 }
 
@@ -58,6 +63,8 @@ pub struct Execution {
     pub outcomes: Vec<Vec<Outcome>>,
     /// Worker-side wall time per engine, in microseconds.
     pub micros: Vec<u64>,
+    /// Why the case is not valid input, when validation was asked for and failed.
+    pub invalid: Option<String>,
 }
 
 /// How to start a worker: the `clif-diff` binary and its `worker` subcommand.
@@ -222,6 +229,28 @@ impl Sandbox {
         engines: &[EngineSpec],
         opts: &RunOptions,
     ) -> Result<Execution> {
+        self.run_checked(case, engines, opts, false)
+    }
+
+    /// [`Sandbox::run`], after checking in the worker that the case is valid input; an invalid
+    /// case runs no engine and comes back with [`Execution::invalid`] set.
+    pub fn run_valid(
+        &mut self,
+        case: &TestCase,
+        engines: &[EngineSpec],
+        opts: &RunOptions,
+    ) -> Result<Execution> {
+        self.run_checked(case, engines, opts, true)
+    }
+
+    fn run_checked(
+        &mut self,
+        case: &TestCase,
+        engines: &[EngineSpec],
+        opts: &RunOptions,
+        mut validate: bool,
+    ) -> Result<Execution> {
+        let mut invalid = None;
         let mut micros = vec![0u64; engines.len()];
         let text = case.to_text();
         let nruns = case.runs.len();
@@ -241,7 +270,10 @@ impl Sandbox {
                 engines: engines.to_vec(),
                 opts: opts.clone(),
                 start: start.clone(),
+                validate,
             };
+            // Once answered, a retry after a worker death need not validate again.
+            validate = false;
             let line = serde_json::to_string(&req)? + "\n";
             let w = self.worker()?;
             if w.stdin.write_all(line.as_bytes()).is_err() || w.stdin.flush().is_err() {
@@ -285,6 +317,12 @@ impl Sandbox {
                                 message: message.clone(),
                             });
                         }
+                        Ok(Response::Invalid(message)) => {
+                            fill(&mut got, || Outcome::Unsupported {
+                                reason: "the case is invalid".into(),
+                            });
+                            invalid = Some(message);
+                        }
                         _ => {} // stray output (e.g. a library printing): ignore
                     },
                     Err(e) => {
@@ -305,6 +343,7 @@ impl Sandbox {
                 .map(|r| r.into_iter().map(Option::unwrap).collect())
                 .collect(),
             micros,
+            invalid,
         })
     }
 }
@@ -344,7 +383,16 @@ fn serve() -> Result<()> {
             continue;
         }
         let req: Request = serde_json::from_str(&line).context("bad request")?;
-        match TestCase::parse(&req.case) {
+        let parsed = TestCase::parse(&req.case).map_err(|e| e.to_string());
+        let invalid = match &parsed {
+            Ok(case) if req.validate => crate::validate::check_input(case, &req.engines).err(),
+            _ => None,
+        };
+        match parsed {
+            Ok(_) if invalid.is_some() => {
+                let resp = Response::Invalid(invalid.unwrap_or_default());
+                writeln!(out, "{}", serde_json::to_string(&resp)?)?;
+            }
             Ok(case) => {
                 for (e, spec) in req.engines.iter().enumerate() {
                     let first = req.start.get(e).copied().unwrap_or(0);
@@ -366,7 +414,7 @@ fn serve() -> Result<()> {
                 }
             }
             Err(err) => {
-                let resp = Response::Failed(err.to_string());
+                let resp = Response::Failed(err);
                 writeln!(out, "{}", serde_json::to_string(&resp)?)?;
             }
         }

@@ -54,12 +54,11 @@ fn a_worker_killed_mid_case_is_replaced_and_nothing_is_lost() {
         false
     });
     let store = FindingStore::open(dir.path(), KnownBuckets::default()).unwrap();
-    let result =
-        campaign::run(&cfg, &source, store, Arc::new(AtomicBool::new(false)), None).unwrap();
+    let result = campaign::run(&cfg, &source, store, Arc::new(AtomicBool::new(false))).unwrap();
     assert!(killer.join().unwrap(), "no worker to kill");
     assert_eq!(result.stats.cases, 2);
     assert!(result.stats.respawns >= 1);
-    let buckets = result.store.buckets();
+    let buckets = result.store.findings();
     let total: u64 = buckets.iter().map(|b| b.hits).sum();
     assert_eq!(
         total, 2,

@@ -35,15 +35,18 @@ fn far_memory_campaign_files_the_jit_relocation_bug_under_one_bucket() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     let s = summary(dir.path());
     assert_eq!(s["cases"], 24);
-    let buckets = s["buckets"].as_array().unwrap();
-    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    let findings = s["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(
-        buckets[0]["bucket"],
+        findings[0]["bucket"],
         "panic:cranelift-jit/src/compiled_blob.rs:142"
     );
-    assert_eq!(buckets[0]["known"], "jit-x64-far-colocated-reloc");
+    assert_eq!(findings[0]["known"], "jit-x64-far-colocated-reloc");
     assert!(s["known_findings"].as_u64().unwrap() > 0);
     assert!(text.contains("known jit-x64-far-colocated-reloc"), "{text}");
+    // The JIT's panic does not stop the comparison of the interpreter with the object path:
+    // every case that panicked was still judged for them, and they agree.
+    assert_eq!(s["verdicts"]["mismatch"], serde_json::Value::Null, "{s}");
 }
 
 #[test]

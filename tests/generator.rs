@@ -442,7 +442,36 @@ fn generated_cases_initialise_their_stack_slots() {
         for seed in 0..60 {
             let case = generator::from_seed(seed, &cfg);
             assert!(
-                clif_diff::reduce::init::slots_initialized(&case.functions),
+                clif_diff::facts::memory::slots_initialized(&case.functions),
+                "{arch:?} seed {seed}"
+            );
+        }
+    }
+}
+
+/// Generated cases have every safety property the reducer holds candidates to (see
+/// `clif_diff::facts`): if the analyses could not prove them on the generator's own output, the
+/// reducer would not enforce them and could drift into undefined behaviour.
+#[test]
+fn generated_cases_have_every_property_the_reducer_keeps() {
+    use clif_diff::facts;
+    for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
+        let cfg = Config::for_target(arch);
+        for seed in 0..60 {
+            let case = generator::from_seed(seed, &cfg);
+            assert_eq!(
+                facts::memory::first_out_of_bounds(&case),
+                None,
+                "{arch:?} seed {seed}"
+            );
+            assert_eq!(
+                facts::first_unresolved_indirect_call(&case),
+                None,
+                "{arch:?} seed {seed}"
+            );
+            assert!(facts::calls_match(&case), "{arch:?} seed {seed}");
+            assert!(
+                facts::guards::divisions_guarded(&case),
                 "{arch:?} seed {seed}"
             );
         }

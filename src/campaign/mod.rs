@@ -1,14 +1,19 @@
 //! Campaigns: generate, run, judge and record cases until the budget is spent.
 //!
 //! `jobs` threads each own a [`Sandbox`] (one long-lived worker process, replaced when it dies)
-//! and pull seeds from a shared counter. Every finding is written to the [`FindingStore`] before
-//! it is counted, so a campaign can be interrupted at any moment — Ctrl-C (the `stop` flag), a
-//! killed worker, a hanging case — without losing anything. The lowest seed not yet finished is
-//! saved in `DIR/campaign.json`, which `--resume` continues from.
+//! and pull seeds from a shared counter. Every finding of every case is written to the
+//! [`FindingStore`] before it is counted, so a campaign can be interrupted at any moment —
+//! Ctrl-C (the `stop` flag), a killed worker, a hanging case — without losing anything. The
+//! lowest seed not yet finished is saved in `DIR/campaign.json`, which `--resume` continues from.
+//!
+//! Beside the case threads, a triage thread ([`triage`]) reduces new findings and decides the
+//! identity of coarse hits, in reduce worker processes at low priority: the case threads never
+//! wait for a reduction. When the budget is spent, urgent triage (new findings) gets a grace
+//! period to finish; anything left stays on disk for `clif-diff triage`.
 
 pub mod findings;
 pub mod progress;
-pub mod reduce_new;
+pub mod triage;
 
 use crate::case::TestCase;
 use crate::harness::{Plan, check};
@@ -35,9 +40,6 @@ impl<F: Fn(u64) -> TestCase + Sync> CaseSource for F {
     }
 }
 
-/// Called once per new bucket that is not known, after the finding is on disk (to reduce it).
-pub type NewBucketHook<'a> = dyn Fn(&mut Sandbox, &TestCase, &Plan, &Report, &Path) + Sync + 'a;
-
 pub struct CampaignConfig {
     pub time: Option<Duration>,
     pub cases: Option<u64>,
@@ -50,6 +52,25 @@ pub struct CampaignConfig {
     pub progress: bool,
     /// Cases per batch: one object file, one link and one driver process for all of them.
     pub batch: usize,
+    /// Reduce and identify findings beside the campaign (`None`: leave it to `clif-diff triage`).
+    pub triage: Option<TriageConfig>,
+}
+
+/// How a campaign triages.
+#[derive(Clone)]
+pub struct TriageConfig {
+    pub limits: triage::Limits,
+    /// After the case budget is spent, how long urgent triage may go on.
+    pub grace: Duration,
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        TriageConfig {
+            limits: triage::Limits::default(),
+            grace: Duration::from_secs(120),
+        }
+    }
 }
 
 /// Persistent campaign state, for `--resume`.
@@ -97,7 +118,6 @@ pub fn run(
     source: &dyn CaseSource,
     store: FindingStore,
     stop: Arc<AtomicBool>,
-    on_new_bucket: Option<&NewBucketHook>,
 ) -> Result<Outcome> {
     let start = Instant::now();
     let next = AtomicU64::new(cfg.first_seed);
@@ -120,84 +140,152 @@ pub fn run(
         );
     };
     let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
+    let queue = triage::Queue::default();
+    // Triage stops at once on Ctrl-C or when its grace period is over.
+    let hard_stop = Arc::new(AtomicBool::new(false));
+    let finishing = AtomicBool::new(false);
 
     std::thread::scope(|scope| {
-        for _ in 0..cfg.jobs.max(1) {
-            scope.spawn(|| {
-                let mut sandbox = Sandbox::new(cfg.worker.clone());
-                'batches: loop {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    if cfg.time.is_some_and(|t| start.elapsed() >= t) {
-                        break;
-                    }
-                    let mut size = cfg.batch.max(1) as u64;
-                    if let Some(n) = cfg.cases {
-                        let taken = issued.fetch_add(size, Ordering::Relaxed);
-                        if taken >= n {
+        let triage_thread = cfg.triage.as_ref().map(|t| {
+            let (queue, store, progress, stats) = (&queue, &store, &progress, &stats);
+            let (hard_stop, finishing) = (&hard_stop, &finishing);
+            scope.spawn(move || {
+                triage::serve(
+                    queue,
+                    store,
+                    &cfg.worker,
+                    &t.limits,
+                    hard_stop,
+                    finishing,
+                    &|d: &triage::Decision| {
+                        progress.println(&d.line());
+                        stats.lock().unwrap().triaged(d);
+                    },
+                )
+            })
+        });
+        let case_threads: Vec<_> = (0..cfg.jobs.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut sandbox = Sandbox::new(cfg.worker.clone());
+                    'batches: loop {
+                        if stop.load(Ordering::Relaxed) {
                             break;
                         }
-                        size = size.min(n - taken);
-                    }
-                    let first = next.fetch_add(size, Ordering::Relaxed);
-                    let seeds: Vec<u64> = (first..first + size).collect();
-                    let cases: Vec<TestCase> = seeds.iter().map(|&s| source.case(s)).collect();
-                    let reports = match run_batch(&mut sandbox, &cases, &cfg.plan) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            errors.lock().unwrap().push(e);
-                            stop.store(true, Ordering::Relaxed);
+                        if cfg.time.is_some_and(|t| start.elapsed() >= t) {
                             break;
                         }
-                    };
-                    for ((&seed, case), report) in seeds.iter().zip(&cases).zip(reports) {
-                        if let Some(batch_bucket) = &report.screened_as {
-                            // The batch saw something the lone run did not: keep the trace.
-                            let _ = store.note_screened(seed, batch_bucket, &report.bucket);
+                        let mut size = cfg.batch.max(1) as u64;
+                        if let Some(n) = cfg.cases {
+                            let taken = issued.fetch_add(size, Ordering::Relaxed);
+                            if taken >= n {
+                                break;
+                            }
+                            size = size.min(n - taken);
                         }
-                        let mut recorded = None;
-                        if report.verdict.is_finding() {
-                            match store.record(case, &cfg.plan, &report, Some(seed)) {
-                                Ok(r) => recorded = Some(r),
-                                Err(e) => {
-                                    errors.lock().unwrap().push(e);
-                                    stop.store(true, Ordering::Relaxed);
-                                    break 'batches;
+                        let first = next.fetch_add(size, Ordering::Relaxed);
+                        let seeds: Vec<u64> = (first..first + size).collect();
+                        // Building a case is Cranelift code too: a panic costs that seed only.
+                        let mut cases = Vec::new();
+                        let mut built = Vec::new();
+                        for &s in &seeds {
+                            match crate::panics::catch(|| source.case(s)) {
+                                Ok(c) => {
+                                    cases.push(c);
+                                    built.push(s);
+                                }
+                                Err(p) => {
+                                    let _ = store.note_generator_panic(s, &p.message, &p.location);
+                                    stats.lock().unwrap().generator_panics += 1;
+                                    log.lock().unwrap().done(s);
                                 }
                             }
                         }
-                        {
-                            let mut s = stats.lock().unwrap();
-                            s.add(&report, recorded.as_ref());
-                            progress.update(&s, start.elapsed());
+                        if cases.is_empty() {
+                            continue;
                         }
-                        if let Some(Recorded::New { dir, known }) = &recorded {
-                            progress.println(&format!(
-                                "new bucket {}{} (seed {seed}) -> {}",
-                                report.bucket,
-                                known
-                                    .as_ref()
-                                    .map(|k| format!(" [known: {k}]"))
-                                    .unwrap_or_default(),
-                                dir.display()
-                            ));
-                            // Known buckets already have a reduced reproducer in the corpus;
-                            // reducing them again would only eat the campaign's time budget.
-                            if let (Some(hook), None) = (on_new_bucket, known) {
-                                hook(&mut sandbox, case, &cfg.plan, &report, dir);
+                        let reports = match run_batch(&mut sandbox, &cases, &cfg.plan) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                errors.lock().unwrap().push(e);
+                                stop.store(true, Ordering::Relaxed);
+                                break;
+                            }
+                        };
+                        for ((&seed, case), report) in built.iter().zip(&cases).zip(reports) {
+                            if let Some(batch_bucket) = &report.screened_as {
+                                // The batch saw something the lone run did not: keep the trace.
+                                let _ = store.note_screened(seed, batch_bucket, &report.bucket);
+                            }
+                            if let Some(why) = &report.invalid {
+                                // A generated case the verifier rejects is a generator bug.
+                                let _ = store.note_invalid(case, Some(seed), why);
+                            }
+                            if report.verdict == crate::oracle::Verdict::Hang {
+                                // So is one that loops on every engine: kept, not a finding.
+                                let _ = store.note_hang(case, Some(seed));
+                            }
+                            let mut recorded = Vec::new();
+                            for finding in &report.findings {
+                                match store.record(case, &cfg.plan, &report, finding, Some(seed)) {
+                                    Ok(r) => recorded.push(r),
+                                    Err(e) => {
+                                        errors.lock().unwrap().push(e);
+                                        stop.store(true, Ordering::Relaxed);
+                                        break 'batches;
+                                    }
+                                }
+                            }
+                            {
+                                let mut s = stats.lock().unwrap();
+                                s.add(&report, &recorded);
+                                progress.update(&s, start.elapsed());
+                            }
+                            for r in &recorded {
+                                if let Recorded::New { key, dir, known } = r {
+                                    progress.println(&format!(
+                                        "new finding {key}{} (seed {seed}) -> {}",
+                                        known
+                                            .as_ref()
+                                            .map(|k| format!(" [known: {k}]"))
+                                            .unwrap_or_default(),
+                                        dir.display()
+                                    ));
+                                }
+                                if cfg.triage.is_some() {
+                                    queue.after_record(r);
+                                }
+                            }
+                            let mut l = log.lock().unwrap();
+                            l.done(seed);
+                            let done = stats.lock().unwrap().cases;
+                            if done.is_multiple_of(64) {
+                                save_state(&l, done);
                             }
                         }
-                        let mut l = log.lock().unwrap();
-                        l.done(seed);
-                        let done = stats.lock().unwrap().cases;
-                        if done.is_multiple_of(64) {
-                            save_state(&l, done);
-                        }
                     }
+                    stats.lock().unwrap().respawns += sandbox.spawns.saturating_sub(1);
+                })
+            })
+            .collect();
+        for h in case_threads {
+            let _ = h.join();
+        }
+        // Cases are done: urgent triage may finish within the grace period, unless Ctrl-C.
+        finishing.store(true, Ordering::Relaxed);
+        if let Some(h) = triage_thread {
+            let grace = cfg.triage.as_ref().map(|t| t.grace).unwrap_or_default();
+            let until = Instant::now() + grace;
+            if !h.is_finished() && !queue.is_empty() {
+                progress.println("cases done; finishing urgent triage (Ctrl-C to skip)");
+            }
+            while !h.is_finished() {
+                if stop.load(Ordering::Relaxed) || Instant::now() >= until {
+                    hard_stop.store(true, Ordering::Relaxed);
                 }
-                stats.lock().unwrap().respawns += sandbox.spawns.saturating_sub(1);
-            });
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = h.join();
         }
     });
     progress.finish();
@@ -209,6 +297,7 @@ pub fn run(
     }
     let mut stats = stats;
     stats.elapsed = start.elapsed();
+    stats.triage_left = triage::pending(&store).len() as u64;
     write_summary(&cfg.out, &stats, &store, l.low)?;
     Ok(Outcome {
         state: State {
@@ -239,7 +328,7 @@ fn run_batch(sandbox: &mut Sandbox, cases: &[TestCase], plan: &Plan) -> Result<V
     }
     let mut out = Vec::with_capacity(reports.len());
     for (case, report) in cases.iter().zip(reports) {
-        if report.verdict.is_finding() {
+        if report.verdict.is_finding() || report.verdict == crate::oracle::Verdict::Hang {
             let mut alone = check(sandbox, case, plan)?;
             alone.screened_as = Some(report.bucket.clone()).filter(|b| *b != alone.bucket);
             out.push(alone);
@@ -263,7 +352,14 @@ pub struct Summary {
     /// (engine label, cases/s on one core from worker time)
     pub engine_rates: Vec<(String, f64)>,
     pub verdicts: std::collections::BTreeMap<String, u64>,
-    pub buckets: Vec<findings::BucketInfo>,
+    /// Every finding in the store after the campaign.
+    pub findings: Vec<findings::FindingInfo>,
+    /// Per engine that did not run on some case: (cases, a reason).
+    #[serde(default)]
+    pub skipped: std::collections::BTreeMap<String, (u64, String)>,
+    /// Items triage has not decided (on disk, for `clif-diff triage`).
+    #[serde(default)]
+    pub triage_left: u64,
     pub next_seed: u64,
 }
 
@@ -286,7 +382,9 @@ fn write_summary(out: &Path, stats: &Stats, store: &FindingStore, next_seed: u64
             .iter()
             .map(|(k, v)| (k.to_string(), *v))
             .collect(),
-        buckets: store.buckets(),
+        findings: store.findings(),
+        skipped: stats.skipped.clone(),
+        triage_left: stats.triage_left,
         next_seed,
     };
     findings::write_atomic(

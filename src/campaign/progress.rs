@@ -1,6 +1,7 @@
 //! Campaign statistics, the live progress bar and the closing summary.
 
-use super::findings::{BucketInfo, Recorded};
+use super::findings::{FindingInfo, Recorded};
+use super::triage::Decision;
 use crate::engine::EngineSpec;
 use crate::oracle::Report;
 use crate::outcome::{Outcome, Phase};
@@ -13,15 +14,29 @@ use std::time::{Duration, Instant};
 pub struct Stats {
     pub engines: Vec<String>,
     pub cases: u64,
-    /// Cases every engine could compile (no verifier or codegen error anywhere).
+    /// Cases that are valid input and every engine could compile (no setup or compile error).
     pub valid: u64,
+    /// Generated cases the verifier rejected (generator bugs, kept in `DIR/invalid/`).
+    pub invalid: u64,
+    /// Seeds whose generation panicked (kept in `DIR/generator-panics.jsonl`).
+    pub generator_panics: u64,
     pub verdicts: BTreeMap<&'static str, u64>,
-    /// New (not known) findings.
+    /// New findings: directories of findings no known entry explains (from cases or triage).
     pub new_findings: u64,
-    /// Findings whose bucket is known.
+    /// Hits of known entries.
     pub known_findings: u64,
+    /// Further hits of unknown findings (same bucket, or same identity after triage).
+    pub repeat_hits: u64,
+    /// Hits of coarse buckets that went to triage.
+    pub untriaged: u64,
+    /// Triage decisions taken during the campaign.
+    pub triaged: u64,
+    /// Triage items left on disk at the end.
+    pub triage_left: u64,
     /// Distinct buckets seen this campaign.
     pub buckets: BTreeMap<String, u64>,
+    /// Engines that did not run on some case: (cases, the first reason given).
+    pub skipped: BTreeMap<String, (u64, String)>,
     /// Worker time per engine, summed over cases (µs).
     pub engine_micros: Vec<u64>,
     /// Workers replaced after dying or hanging.
@@ -43,39 +58,54 @@ impl Stats {
         }
     }
 
-    pub fn add(&mut self, report: &Report, recorded: Option<&Recorded>) {
+    pub fn add(&mut self, report: &Report, recorded: &[Recorded]) {
         self.cases += 1;
-        let invalid = report.runs.iter().any(|r| {
-            r.outcomes.iter().any(|o| {
-                matches!(
-                    o,
-                    Outcome::Error {
-                        phase: Phase::Compile | Phase::Setup,
-                        ..
-                    }
-                )
-            })
-        });
-        if !invalid {
+        let broken = report.invalid.is_some()
+            || report.runs.iter().any(|r| {
+                r.outcomes.iter().any(|o| {
+                    matches!(
+                        o,
+                        Outcome::Error {
+                            phase: Phase::Compile | Phase::Setup,
+                            ..
+                        }
+                    )
+                })
+            });
+        if !broken {
             self.valid += 1;
+        }
+        if report.invalid.is_some() {
+            self.invalid += 1;
         }
         *self.verdicts.entry(report.verdict.name()).or_default() += 1;
         for (t, m) in self.engine_micros.iter_mut().zip(&report.engine_micros) {
             *t += m;
         }
-        if report.verdict.is_finding() {
-            *self.buckets.entry(report.bucket.clone()).or_default() += 1;
-            let known = match recorded {
-                Some(Recorded::New { known, .. }) | Some(Recorded::Repeat { known, .. }) => {
-                    known.is_some()
+        for (engine, reason) in report.skipped() {
+            let e = self.skipped.entry(engine).or_insert((0, reason));
+            e.0 += 1;
+        }
+        for f in &report.findings {
+            *self.buckets.entry(f.bucket.clone()).or_default() += 1;
+        }
+        for r in recorded {
+            match r {
+                Recorded::New { known: None, .. } => self.new_findings += 1,
+                Recorded::New { known: Some(_), .. } | Recorded::Repeat { known: Some(_), .. } => {
+                    self.known_findings += 1
                 }
-                None => false,
-            };
-            if known {
-                self.known_findings += 1;
-            } else {
-                self.new_findings += 1;
+                Recorded::Repeat { known: None, .. } => self.repeat_hits += 1,
+                Recorded::Untriaged { .. } => self.untriaged += 1,
             }
+        }
+    }
+
+    /// Counts a triage decision.
+    pub fn triaged(&mut self, d: &Decision) {
+        self.triaged += 1;
+        if d.is_new() {
+            self.new_findings += 1;
         }
     }
 
@@ -102,19 +132,20 @@ impl Stats {
             .map(|(e, r)| format!("{e} {r:.0}/s"))
             .collect();
         format!(
-            "{} cases, {:.1}/s [{}] valid {:.1}% | findings {} new, {} known | {} buckets",
+            "{} cases, {:.1}/s [{}] valid {:.1}% | findings {} new, {} known hits, {} to triage | {} buckets",
             self.cases,
             self.rate(elapsed),
             engines.join(" "),
             100.0 * self.valid as f64 / self.cases.max(1) as f64,
             self.new_findings,
             self.known_findings,
+            self.untriaged,
             self.buckets.len()
         )
     }
 
     /// The closing summary table.
-    pub fn summary(&self, buckets: &[BucketInfo]) -> String {
+    pub fn summary(&self, findings: &[FindingInfo]) -> String {
         let mut s = String::new();
         let el = self.elapsed.as_secs_f64();
         s += &format!(
@@ -125,6 +156,12 @@ impl Stats {
             100.0 * self.valid as f64 / self.cases.max(1) as f64,
             self.respawns
         );
+        if self.invalid > 0 || self.generator_panics > 0 {
+            s += &format!(
+                "generator: {} invalid cases (DIR/invalid/), {} panics (DIR/generator-panics.jsonl)\n",
+                self.invalid, self.generator_panics
+            );
+        }
         s += "engine            mean ms/case   cases/s (one core)\n";
         for ((e, r), us) in self.engine_rates().iter().zip(&self.engine_micros) {
             s += &format!(
@@ -132,23 +169,39 @@ impl Stats {
                 *us as f64 / 1e3 / self.cases.max(1) as f64
             );
         }
+        // An engine that did not run is never agreement: say so loudly.
+        for (e, (n, why)) in &self.skipped {
+            s += &format!("SKIPPED {e} on {n} of {} cases: {why}\n", self.cases);
+        }
         s += "verdicts:";
         for (k, v) in &self.verdicts {
             s += &format!(" {k}={v}");
         }
         s += "\n";
-        if buckets.is_empty() {
+        if findings.is_empty() {
             s += "no findings\n";
         } else {
-            s += "hits  status                              bucket\n";
-            for b in buckets {
-                let status = match &b.known {
-                    Some(k) => format!("known {k}"),
-                    None => "NEW".to_string(),
+            s += "hits  status                              finding\n";
+            for f in findings {
+                let status = match (&f.known, &f.escaped_known) {
+                    (Some(k), _) => format!("known {k}"),
+                    (None, Some(k)) => format!("NEW (escaped known {k})"),
+                    (None, None) => format!("NEW ({:?})", f.status)
+                        .to_lowercase()
+                        .replace("new", "NEW"),
                 };
-                s += &format!("{:>4}  {status:<35} {}\n", b.hits, b.bucket);
-                s += &format!("      {}\n", b.dir.display());
+                s += &format!("{:>4}  {status:<35} {}\n", f.hits, f.key);
+                if let Some(sig) = &f.signature {
+                    s += &format!("      identity: {}\n", sig.describe());
+                }
+                s += &format!("      {}\n", f.dir.display());
             }
+        }
+        if self.triage_left > 0 {
+            s += &format!(
+                "{} hits await triage on disk: clif-diff triage <DIR>\n",
+                self.triage_left
+            );
         }
         s
     }

@@ -65,6 +65,9 @@ pub fn aarch64_i128_ngrn(sig: &AbiSig) -> bool {
     false
 }
 
+/// The shapes [`divergence`] recognises: the `abi_shape` a known-bugs entry may name.
+pub const SHAPES: [&str; 2] = ["i128-leftover-gpr", "aarch64-i128-ngrn"];
+
 /// The bucket of a known divergence `sig` falls into on `arch`, if any.
 pub fn divergence(sig: &AbiSig, arch: Arch) -> Option<&'static str> {
     match arch {

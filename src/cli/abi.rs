@@ -137,7 +137,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             println!();
             continue;
         }
-        match known.classify(bucket, "") {
+        match known.by_abi_bucket(bucket) {
             Some(k) => print!("  (known {:?} `{}`)", k.kind, k.id),
             None => finding |= !bucket.starts_with("abi-refused:") || bucket.contains("panic"),
         }

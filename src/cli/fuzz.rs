@@ -40,9 +40,16 @@ pub struct Args {
     /// Generator configuration (TOML).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Do not reduce new buckets.
+    /// Do not triage (reduce and identify) findings during the campaign; `clif-diff triage DIR`
+    /// does it later from what is on disk.
     #[arg(long)]
     pub no_reduce: bool,
+    /// Time limit of one triage reduction.
+    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    pub reduce_budget: Duration,
+    /// After the case budget, how long urgent triage (new findings) may go on.
+    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    pub triage_grace: Duration,
     /// Cases per batch on the object path (one object file, link and process for all of them;
     /// findings are confirmed alone). 1 disables batching.
     #[arg(long, default_value_t = 16)]
@@ -136,6 +143,13 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         worker: WorkerCommand::from_env()?,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         batch: args.batch,
+        triage: (!args.no_reduce).then_some(campaign::TriageConfig {
+            limits: campaign::triage::Limits {
+                time: args.reduce_budget,
+                max_candidates: None,
+            },
+            grace: args.triage_grace,
+        }),
     };
     let store = FindingStore::open(&args.out, KnownBuckets::load_default())?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -151,15 +165,15 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             );
         });
     }
-    let reduce_hook = (!args.no_reduce).then(clif_diff::campaign::reduce_new::hook);
-    let result = campaign::run(&cfg, source.as_ref(), store, stop, reduce_hook.as_deref())?;
-    println!("{}", result.stats.summary(&result.store.buckets()));
+    let result = campaign::run(&cfg, source.as_ref(), store, stop)?;
+    println!("{}", result.stats.summary(&result.store.findings()));
     println!(
         "next seed {} (resume with --resume --out {})",
         result.state.next_seed,
         args.out.display()
     );
-    Ok(if result.stats.new_findings > 0 {
+    let unknown = result.store.findings().iter().any(|f| f.is_new());
+    Ok(if unknown || result.stats.new_findings > 0 {
         EXIT_FINDING
     } else {
         0

@@ -14,6 +14,7 @@ mod reduce;
 mod replay;
 mod report;
 mod run;
+mod triage;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,9 @@ enum Command {
     Import(import::Args),
     /// Shrink a finding to a small reproducer with the same bucket.
     Reduce(reduce::Args),
+    /// Reduce and identify what a campaign left undecided: new findings, hits of coarse
+    /// buckets, samples of known findings.
+    Triage(triage::Args),
     /// Generate a random case (or, with --stats N, measure what N cases contain).
     Gen(r#gen::Args),
     /// Throughput per engine, alone and together (use a release build).
@@ -61,6 +65,9 @@ enum Command {
     /// Internal: serve engine requests on stdin (started by the sandbox).
     #[command(hide = true)]
     Worker,
+    /// Internal: run one reduction job from stdin (started by `reduce` and triage).
+    #[command(hide = true)]
+    ReduceWorker,
 }
 
 pub fn main() -> i32 {
@@ -76,8 +83,10 @@ pub fn main() -> i32 {
         Command::Corpus(c) => corpus::main(c),
         Command::Report(a) => report::main(a),
         Command::Reduce(a) => reduce::main(a),
+        Command::Triage(a) => triage::main(a),
         Command::Gen(a) => r#gen::main(a),
         Command::Worker => clif_diff::sandbox::worker_main().map(|_| 0),
+        Command::ReduceWorker => clif_diff::reduce::isolated::worker_main().map(|_| 0),
     };
     match result {
         Ok(code) => code,
@@ -112,6 +121,9 @@ pub struct EngineArgs {
     /// Test-only: the interpreter skips the `sarg` copy (proves the oracle sees leaks).
     #[arg(long, hide = true)]
     pub fault_interp_skip_sarg_copy: bool,
+    /// Test-only faults in the directive form, e.g. `interp-swap:bxor>bor,reducer-panic-at:3`.
+    #[arg(long, hide = true)]
+    pub faults: Option<String>,
 }
 
 impl EngineArgs {
@@ -124,7 +136,17 @@ impl EngineArgs {
             jit_memory: self.jit_memory,
             timeout_ms: self.timeout_ms,
             fuel: self.fuel,
-            interp_skip_sarg_copy: self.fault_interp_skip_sarg_copy,
+            faults: match (&self.faults, self.fault_interp_skip_sarg_copy) {
+                (None, false) => None,
+                (f, skip) => {
+                    let mut f = match f {
+                        Some(f) => clif_diff::engine::Faults::parse(f)?,
+                        None => Default::default(),
+                    };
+                    f.interp_skip_sarg_copy |= skip;
+                    Some(f)
+                }
+            },
         })
     }
 }

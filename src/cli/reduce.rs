@@ -3,7 +3,7 @@
 use super::{EngineArgs, run::preflight};
 use clif_diff::case::load;
 use clif_diff::harness::{Plan, check};
-use clif_diff::reduce::{ReduceOptions, output, reduce_in};
+use clif_diff::reduce::{isolated, output};
 use clif_diff::sandbox::{Sandbox, WorkerCommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -39,11 +39,15 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     let case = clif_diff::case::TestCase::parse(&case.to_text())?;
     let plan = Plan::for_case(&case, &args.engine.overrides()?)?;
     preflight(&case, &plan)?;
-    let mut sandbox = Sandbox::new(WorkerCommand::from_env()?);
+    let worker = WorkerCommand::from_env()?;
+    let mut sandbox = Sandbox::new(worker.clone());
+    let report = check(&mut sandbox, &case, &plan)?;
+    if let Some(why) = &report.invalid {
+        anyhow::bail!("{}: invalid case: {why}", args.file.display());
+    }
     let bucket = match &args.bucket {
         Some(b) => b.clone(),
         None => {
-            let report = check(&mut sandbox, &case, &plan)?;
             if !report.verdict.is_finding() {
                 anyhow::bail!(
                     "{}: nothing to reduce: the verdict is {} ({})",
@@ -52,7 +56,14 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
                     report.bucket
                 );
             }
-            report.bucket
+            if report.findings.len() > 1 {
+                eprintln!(
+                    "clif-diff: the case shows {} findings; reducing the first ({}), choose another with --bucket",
+                    report.findings.len(),
+                    report.bucket
+                );
+            }
+            report.bucket.clone()
         }
     };
     let out = args
@@ -71,28 +82,29 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let progress_bar = bar.clone();
-    let opts = ReduceOptions {
+    let job = isolated::Job {
+        case: case.to_text(),
+        plan: plan.clone(),
+        bucket: bucket.clone(),
         max_candidates: args.max_candidates,
-        time_limit: args.max_seconds.map(Duration::from_secs),
+        time_limit_ms: args.max_seconds.map(|s| s * 1000),
+    };
+    let ctl = isolated::Control {
         progress: Some(Arc::new(move |p: &clif_diff::reduce::Progress| {
             progress_bar.set_message(format!(
-                "{:<20} tested {:>4}  accepted {:>3}  now {} insts in {} functions",
-                p.pass, p.tried, p.accepted, p.insts, p.functions
+                "tested {:>4}  accepted {:>3}  now {} insts in {} functions",
+                p.tried, p.accepted, p.insts, p.functions
             ))
         })),
+        nice: false,
+        stop: None,
     };
-    let reduced = reduce_in(&mut sandbox, &case, &plan, &bucket, &opts)?;
+    // The search runs in a reduce worker process: a Cranelift panic on a candidate costs that
+    // candidate, a crash of the reducer costs the rest of the search, never this process.
+    let result = isolated::reduce(&worker, &job, &ctl)?;
     bar.finish_and_clear();
 
-    let text = output::render(
-        &reduced,
-        &plan,
-        &args.file.display().to_string(),
-        &out.display().to_string(),
-    );
-    std::fs::write(&out, &text)
-        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
-    let s = &reduced.stats;
+    let s = &result.stats;
     println!("bucket: {bucket}");
     println!(
         "reduced: {} -> {} instructions ({:.0}%), {} -> {} functions, {} -> {} run lines",
@@ -118,21 +130,45 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             ""
         }
     );
+    let Some(reduced) = result.reduced() else {
+        // The reducer died or was stopped: keep its best case, say it is not a clean result.
+        let text = result.case.to_text();
+        std::fs::write(&out, &text)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+        eprintln!(
+            "clif-diff: {}: the best case reached is in {} (not checked)",
+            result.problem.as_deref().unwrap_or("reduction incomplete"),
+            out.display()
+        );
+        return Ok(super::EXIT_FINDING);
+    };
+    let text = output::render(
+        &reduced,
+        &plan,
+        &args.file.display().to_string(),
+        &out.display().to_string(),
+    );
+    std::fs::write(&out, &text)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
     println!("wrote {}", out.display());
-    // The file alone must replay the bucket: its own directives, a worker that saw nothing else.
+    if let Some(p) = &result.problem {
+        eprintln!("clif-diff: warning: {p}");
+        return Ok(super::EXIT_FINDING);
+    }
+    // The file alone must replay the finding: its own directives, a worker that saw nothing else.
     let written = load(&out)?;
     let replay_plan = Plan::for_case(&written, &Default::default())?;
-    let mut fresh = Sandbox::new(WorkerCommand::from_env()?);
-    let replayed = check(&mut fresh, &written, &replay_plan)?.bucket;
-    if replayed != bucket {
+    let mut fresh = Sandbox::new(worker);
+    let replayed = check(&mut fresh, &written, &replay_plan)?;
+    if let Some(drift) = isolated::same_finding(&reduced.report, &reduced.finding, &replayed) {
         eprintln!(
-            "clif-diff: warning: {} replays as `{replayed}`, not `{bucket}` (a flaky finding?)",
+            "clif-diff: warning: {} replays as `{drift}`, not as `{bucket}` (a flaky finding?)",
             out.display()
         );
         return Ok(super::EXIT_FINDING);
     }
     println!(
-        "replay: clif-diff run {}  (checked: same bucket)",
+        "replay: clif-diff run {}  (checked: same finding, same outcomes and result types)",
         out.display()
     );
     Ok(0)

@@ -28,6 +28,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         let e = replay_file(&mut sandbox, f, &overrides);
         let status = match &e.status {
             Status::Pass => "pass".to_string(),
+            Status::Skipped { why } => format!("SKIPPED ({why})"),
             Status::Fixed => format!("FIXED (expected {}, engines now agree)", e.expected),
             Status::Regression { got } => {
                 format!("REGRESSION (expected {}, got {got})", e.expected)
@@ -39,9 +40,10 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     }
     let count = |p: fn(&Status) -> bool| entries.iter().filter(|e| p(&e.status)).count();
     println!(
-        "{} cases: {} pass, {} regression, {} fixed, {} invalid",
+        "{} cases: {} pass, {} skipped, {} regression, {} fixed, {} invalid",
         entries.len(),
         count(|s| *s == Status::Pass),
+        count(|s| matches!(s, Status::Skipped { .. })),
         count(|s| matches!(s, Status::Regression { .. })),
         count(|s| *s == Status::Fixed),
         count(|s| matches!(s, Status::Invalid { .. })),

@@ -25,10 +25,14 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     preflight(&case, &plan)?;
     let mut sandbox = Sandbox::new(WorkerCommand::from_env()?);
     let report = check(&mut sandbox, &case, &plan)?;
+    if let Some(why) = &report.invalid {
+        // Not valid CLIF as written: bad input, not a finding.
+        anyhow::bail!("{}: invalid case: {why}", args.file.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report, &KnownBuckets::load_default(), &case.to_text());
+        print_report(&report, &KnownBuckets::load_default(), &case);
     }
     Ok(if report.verdict.is_finding() {
         EXIT_FINDING
@@ -37,20 +41,11 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     })
 }
 
-/// Bad input is rejected before any engine runs: unknown targets and missing tools.
+/// Bad input is rejected before any engine runs: unknown targets and missing tools. (Settings,
+/// overrides and the verifier are checked in the worker, with the engines: that is Cranelift
+/// code, which runs only where a panic costs one case.)
 pub fn preflight(case: &clif_diff::case::TestCase, plan: &Plan) -> anyhow::Result<()> {
     let arch = clif_diff::target::case_arch(case)?;
-    clif_diff::target::build_isa(case, &[])?;
-    // Settings overrides are input too: a typo must not pass for a finding.
-    for spec in plan.engines.iter().filter(|e| !e.overrides.is_empty()) {
-        let o: Vec<(&str, &str)> = spec
-            .overrides
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        clif_diff::target::build_isa(case, &o)
-            .map_err(|e| anyhow::anyhow!("engine `{}`: {e:#}", spec.label()))?;
-    }
     if plan
         .engines
         .iter()
@@ -61,7 +56,7 @@ pub fn preflight(case: &clif_diff::case::TestCase, plan: &Plan) -> anyhow::Resul
     Ok(())
 }
 
-pub fn print_report(report: &Report, known: &KnownBuckets, case_text: &str) {
+pub fn print_report(report: &Report, known: &KnownBuckets, case: &clif_diff::case::TestCase) {
     let labels: Vec<String> = report.engines.iter().map(|e| e.label()).collect();
     let mut rows: Vec<Vec<String>> = vec![
         std::iter::once("run".to_string())
@@ -71,7 +66,11 @@ pub fn print_report(report: &Report, known: &KnownBuckets, case_text: &str) {
     ];
     for r in &report.runs {
         let mut row = vec![r.invocation.clone()];
-        row.extend(r.outcomes.iter().map(|o| clip(&o.to_string(), 48)));
+        row.extend(
+            clif_diff::outcome::display_row(&r.outcomes)
+                .iter()
+                .map(|c| clip(c, 48)),
+        );
         row.push(r.verdict.to_string());
         rows.push(row);
     }
@@ -92,14 +91,33 @@ pub fn print_report(report: &Report, known: &KnownBuckets, case_text: &str) {
         .map(|(l, us)| format!("{l} {:.1} ms", *us as f64 / 1e3))
         .collect();
     println!("time: {}", times.join(", "));
+    for (e, why) in report.skipped() {
+        println!("SKIPPED: {e} did not run: {why}");
+    }
     print!("verdict: {}", report.verdict);
     if report.verdict.is_finding() {
         print!("  bucket: {}", report.bucket);
-        if let Some(k) = known.classify(&report.bucket, case_text) {
-            print!("  (known {:?} `{}`: {})", k.kind, k.id, k.reason);
-        }
     }
     println!();
+    if report.findings.len() > 1
+        || report
+            .findings
+            .iter()
+            .any(|f| known.classify(case, report, f).is_some())
+    {
+        for f in &report.findings {
+            print!(
+                "finding: {} (line {}, {})",
+                f.bucket,
+                f.run + 1,
+                f.sides.join(", ")
+            );
+            if let Some(k) = known.classify(case, report, f) {
+                print!("  known {:?} `{}`: {}", k.kind, k.id, k.cause);
+            }
+            println!();
+        }
+    }
 }
 
 fn clip(s: &str, n: usize) -> String {

@@ -8,7 +8,8 @@ use super::{EngineSpec, RunOptions, catch, report_all};
 use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase, first_line};
 use crate::value::Val;
-use cranelift_codegen::ir::Function;
+use cranelift_codegen::ir::instructions::InstructionFormat;
+use cranelift_codegen::ir::{Function, InstructionData, Opcode};
 use cranelift_interpreter::environment::FunctionStore;
 use cranelift_interpreter::interpreter::{Interpreter, InterpreterError, InterpreterState};
 use cranelift_interpreter::step::{ControlFlow, CraneliftTrap};
@@ -40,6 +41,9 @@ pub fn run(
             if !opts.faults.interp_skip_sarg_copy {
                 super::sarg_copy::lower(&mut f);
             }
+            for (from, to) in &opts.faults.interp_swap {
+                swap_opcode(&mut f, from, to);
+            }
             f
         })
         .collect();
@@ -58,6 +62,38 @@ pub fn run(
         })
         .unwrap_or_else(|panic| panic);
         report(i, outcome);
+    }
+}
+
+/// Checks that `from` and `to` are binary opcodes the `interp-swap` fault can exchange.
+pub fn check_swap(from: &str, to: &str) -> anyhow::Result<()> {
+    for name in [from, to] {
+        let op: Opcode = name
+            .parse()
+            .map_err(|_| anyhow::anyhow!("`interp-swap`: unknown opcode `{name}`"))?;
+        if op.format() != InstructionFormat::Binary {
+            anyhow::bail!("`interp-swap`: `{name}` is not a binary opcode");
+        }
+    }
+    Ok(())
+}
+
+/// The `interp-swap` fault: every `from` instruction of `f` executes as `to`.
+fn swap_opcode(f: &mut Function, from: &str, to: &str) {
+    let (Ok(from), Ok(to)) = (from.parse::<Opcode>(), to.parse::<Opcode>()) else {
+        return;
+    };
+    let insts: Vec<_> = f
+        .layout
+        .blocks()
+        .flat_map(|b| f.layout.block_insts(b))
+        .collect();
+    for inst in insts {
+        if let InstructionData::Binary { opcode, args } = f.dfg.insts[inst]
+            && opcode == from
+        {
+            f.dfg.insts[inst] = InstructionData::Binary { opcode: to, args };
+        }
     }
 }
 

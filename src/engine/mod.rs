@@ -187,17 +187,80 @@ impl FromStr for JitMemory {
     }
 }
 
-/// Deliberate engine faults, for proving that the oracle sees what it should. Never set in
-/// campaigns; the CLI exposes them only as hidden test options.
+/// Deliberate faults, for proving that the oracle, the triage and the reducer see what they
+/// should. Never set in campaigns of real use; the CLI exposes them only as hidden test options,
+/// and a case carries them in one `; clif-diff: fault = …` directive so it replays alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Faults {
     /// The interpreter passes `sarg` pointers through instead of copying.
     #[serde(default)]
     pub interp_skip_sarg_copy: bool,
+    /// The interpreter executes opcode `.0` as opcode `.1` (both binary): a stand-in for a
+    /// miscompile, with a root cause that reduction must isolate (`interp-swap:bxor>bor`).
+    #[serde(default)]
+    pub interp_swap: Vec<(String, String)>,
     /// The worker aborts when handed a batch of more than one case (proves that
     /// `Sandbox::run_batch` recovers case by case).
     #[serde(default)]
     pub worker_dies_on_batch: bool,
+    /// Building the reducer's n-th candidate trips a Cranelift assertion (the IR builder's
+    /// "invalid type for half_width"), as real candidates have.
+    #[serde(default)]
+    pub reducer_panic_at: Option<u64>,
+    /// The reducer process aborts at its n-th candidate (a crash no `catch_unwind` contains).
+    #[serde(default)]
+    pub reducer_abort_at: Option<u64>,
+}
+
+impl Faults {
+    pub fn is_empty(&self) -> bool {
+        *self == Faults::default()
+    }
+
+    /// Parses the directive form: `interp-skip-sarg-copy, interp-swap:bxor>bor,
+    /// reducer-panic-at:3`.
+    pub fn parse(s: &str) -> anyhow::Result<Faults> {
+        let mut f = Faults::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (name, arg) = item.split_once(':').unwrap_or((item, ""));
+            match name {
+                "interp-skip-sarg-copy" => f.interp_skip_sarg_copy = true,
+                "worker-dies-on-batch" => f.worker_dies_on_batch = true,
+                "interp-swap" => {
+                    let (a, b) = arg
+                        .split_once('>')
+                        .ok_or_else(|| anyhow::anyhow!("`interp-swap:FROM>TO`, got `{item}`"))?;
+                    interp::check_swap(a, b)?;
+                    f.interp_swap.push((a.to_string(), b.to_string()));
+                }
+                "reducer-panic-at" => f.reducer_panic_at = Some(arg.parse()?),
+                "reducer-abort-at" => f.reducer_abort_at = Some(arg.parse()?),
+                _ => anyhow::bail!("unknown fault `{name}`"),
+            }
+        }
+        Ok(f)
+    }
+
+    /// The directive form [`Faults::parse`] reads.
+    pub fn to_directive(&self) -> String {
+        let mut items = Vec::new();
+        if self.interp_skip_sarg_copy {
+            items.push("interp-skip-sarg-copy".to_string());
+        }
+        for (a, b) in &self.interp_swap {
+            items.push(format!("interp-swap:{a}>{b}"));
+        }
+        if self.worker_dies_on_batch {
+            items.push("worker-dies-on-batch".to_string());
+        }
+        if let Some(n) = self.reducer_panic_at {
+            items.push(format!("reducer-panic-at:{n}"));
+        }
+        if let Some(n) = self.reducer_abort_at {
+            items.push(format!("reducer-abort-at:{n}"));
+        }
+        items.join(", ")
+    }
 }
 
 /// Execution limits and engine options shared by all engines of one case.

@@ -1,19 +1,21 @@
 //! Judging one candidate: cheap validity checks first, then the caller's `test`.
 
-use super::ir::ext_name;
 use super::{Progress, ReduceOptions, count_insts};
-use crate::case::{TestCase, testcase_name};
+use crate::case::TestCase;
+use crate::facts;
 use crate::oracle::Report;
 use crate::outcome::Outcome;
 use crate::target::build_isa;
 use anyhow::Result;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 /// The static properties the original case has, which every candidate must keep.
 ///
 /// A property the original lacks is not enforced: a finding may be *about* a function the
-/// verifier rejects, and then the reducer must not filter such candidates out.
+/// verifier rejects, and then the reducer must not filter such candidates out. The properties
+/// are the generator's guarantees (see [`crate::facts`]): a candidate that loses one has drifted
+/// towards undefined behaviour, where any "mismatch" is an artefact.
 #[derive(Clone, Copy, Debug)]
 pub struct Validity {
     /// The target and settings build an ISA.
@@ -22,8 +24,14 @@ pub struct Validity {
     verifies: bool,
     /// Every call of a case function uses that function's own signature.
     calls_match: bool,
-    /// Every stack slot is written before it is read (see [`super::init`]).
+    /// Every indirect call goes through a `func_addr` of a function of its signature.
+    indirect_calls: bool,
+    /// Every memory access (and `sarg` copy) stays inside a region of known size.
+    in_bounds: bool,
+    /// Every stack slot is written before it is read.
     slots_initialized: bool,
+    /// No integer division can trap.
+    divisions_guarded: bool,
 }
 
 impl Validity {
@@ -32,16 +40,22 @@ impl Validity {
         Validity {
             isa,
             verifies: isa && verifies(case),
-            calls_match: calls_match(case),
-            slots_initialized: super::init::slots_initialized(&case.functions),
+            calls_match: facts::calls_match(case),
+            indirect_calls: facts::indirect_calls_resolved(case),
+            in_bounds: facts::memory::accesses_in_bounds(case),
+            slots_initialized: facts::memory::slots_initialized(&case.functions),
+            divisions_guarded: facts::guards::divisions_guarded(case),
         }
     }
 
     pub fn admits(&self, case: &TestCase) -> bool {
         (!self.isa || build_isa(case, &[]).is_ok())
             && (!self.verifies || verifies(case))
-            && (!self.calls_match || calls_match(case))
-            && (!self.slots_initialized || super::init::slots_initialized(&case.functions))
+            && (!self.calls_match || facts::calls_match(case))
+            && (!self.indirect_calls || facts::indirect_calls_resolved(case))
+            && (!self.in_bounds || facts::memory::accesses_in_bounds(case))
+            && (!self.slots_initialized || facts::memory::slots_initialized(&case.functions))
+            && (!self.divisions_guarded || facts::guards::divisions_guarded(case))
     }
 }
 
@@ -58,22 +72,6 @@ fn verifies(case: &TestCase) -> bool {
     .unwrap_or(false)
 }
 
-/// True when every external function named like a case function is declared with exactly that
-/// function's signature (the verifier checks functions one at a time and cannot see this).
-pub fn calls_match(case: &TestCase) -> bool {
-    case.functions.iter().all(|g| {
-        g.dfg.ext_funcs.iter().all(|(fr, ext)| {
-            let Some(name) = ext_name(g, fr) else {
-                return true;
-            };
-            match case.functions.iter().find(|f| testcase_name(f) == name) {
-                Some(f) => g.dfg.signatures[ext.signature] == f.signature,
-                None => true,
-            }
-        })
-    })
-}
-
 /// Did some engine run out of time or fuel on some run line?
 fn hangs(report: &Report) -> bool {
     report
@@ -83,21 +81,32 @@ fn hangs(report: &Report) -> bool {
         .any(|o| matches!(o, Outcome::Timeout { .. }))
 }
 
-/// What each engine did on the finding's run line, by kind (`returned`, `trap int_divz`,
-/// `panic`, ...). Candidates must keep it: a mismatch bucket survives when the interpreter starts
-/// trapping on an address the reduction made up, but that is a different finding — an
+/// What each engine did on run line `run`, by kind (`returned`, `trap int_divz`, `panic`, ...)
+/// and, where it returned, with the types of its values. Candidates must keep it on the
+/// finding's line: a mismatch bucket survives when the interpreter starts trapping on an
+/// address the reduction made up, or returns an `i8` where the native code returns an `i64`
+/// (an indirect call through the wrong signature), but that is a different finding — an
 /// artefact of the candidate, not the bug being reduced.
-fn shape(report: &Report) -> Vec<String> {
-    let Some(run) = report.run.and_then(|i| report.runs.get(i)) else {
+fn shape(report: &Report, run: usize) -> Vec<String> {
+    let Some(run) = report.runs.get(run) else {
         return Vec::new();
     };
     run.outcomes
         .iter()
         .map(|o| match o {
             Outcome::Trap { code } => format!("trap {code}"),
+            Outcome::Returned { values } => {
+                let tys: Vec<String> = values.iter().map(|v| v.ty().to_string()).collect();
+                format!("returned ({})", tys.join(", "))
+            }
             o => o.kind().to_string(),
         })
         .collect()
+}
+
+/// Every bucket `report` shows.
+fn buckets(report: &Report) -> BTreeSet<String> {
+    report.findings.iter().map(|f| f.bucket.clone()).collect()
 }
 
 /// The state of a reduction: the current case and the bookkeeping of candidates.
@@ -111,8 +120,10 @@ pub struct Evaluator<'a> {
     validity: Validity,
     /// The original case terminates on every engine; candidates must too.
     terminates: bool,
-    /// The original's [`shape`]; candidates must keep it.
+    /// The original's [`shape`] on the finding's line; candidates must keep it.
     shape: Vec<String>,
+    /// The run line of `current` that shows the finding.
+    pub run: usize,
     seen: HashSet<String>,
     start: Instant,
     /// The pass proposing candidates, for progress reports.
@@ -121,6 +132,9 @@ pub struct Evaluator<'a> {
     pub accepted: u64,
     pub discarded: u64,
     pub repeated: u64,
+    /// Candidates built so far (the count the reducer's test faults refer to).
+    pub built: u64,
+    pub faults: crate::engine::Faults,
 }
 
 impl<'a> Evaluator<'a> {
@@ -136,9 +150,11 @@ impl<'a> Evaluator<'a> {
         let mut seen = HashSet::new();
         seen.insert(current.to_text());
         let terminates = !hangs(&report);
+        let run = report.finding(bucket).map_or(0, |f| f.run);
         Evaluator {
             terminates,
-            shape: shape(&report),
+            shape: shape(&report, run),
+            run,
             current,
             report,
             bucket: bucket.to_string(),
@@ -152,6 +168,8 @@ impl<'a> Evaluator<'a> {
             accepted: 0,
             discarded: 0,
             repeated: 0,
+            built: 0,
+            faults: opts.faults.clone(),
         }
     }
 
@@ -175,13 +193,31 @@ impl<'a> Evaluator<'a> {
         let report = (self.test)(&parsed)?;
         self.tried += 1;
         let keep = self.keeps(&report);
-        if keep {
+        if let Some(run) = keep {
             self.accepted += 1;
             self.current = parsed;
             self.report = report;
+            self.run = run;
+            if let Some(f) = &self.opts.on_accept {
+                f(&self.current);
+            }
         }
         self.progress();
-        Ok(keep)
+        Ok(keep.is_some())
+    }
+
+    /// Keeps only the finding's run line: every later candidate then has exactly that line,
+    /// so the reproducer shows the finding on the line it came from, not on another one that
+    /// happens to share its bucket.
+    pub fn focus(&mut self) -> Result<bool> {
+        if self.current.runs.len() <= 1 {
+            return Ok(true);
+        }
+        self.pass = "focus";
+        let mut cand = self.current.clone();
+        let line = cand.runs[self.run].clone();
+        cand.runs = vec![line];
+        self.try_candidate(&cand)
     }
 
     fn progress(&self) {
@@ -204,16 +240,22 @@ impl<'a> Evaluator<'a> {
         self.tried += 1;
         self.progress();
         let keep = self.keeps(&report);
-        Ok(keep.then_some(report))
+        Ok(keep.map(|_| report))
     }
 
-    /// The acceptance rule: same bucket, same outcome kinds on the finding's run line, and no
-    /// new hang. A reproducer that hangs somewhere is a worse reproducer even when a more severe
-    /// outcome (a panic) still names the bucket: taking a loop's back edge is not a reduction.
-    fn keeps(&self, report: &Report) -> bool {
-        report.bucket == self.bucket
-            && shape(report) == self.shape
-            && !(self.terminates && hangs(report))
+    /// The acceptance rule, giving the line that shows the finding: the bucket is still
+    /// there, with the same outcome kinds and result types on its line; no finding appears that
+    /// the current case did not have (a reduction must not slide into another bug); and no new
+    /// hang (a reproducer that hangs somewhere is worse even when a more severe outcome still
+    /// names the bucket: taking a loop's back edge is not a reduction).
+    fn keeps(&self, report: &Report) -> Option<usize> {
+        let f = report.finding(&self.bucket)?;
+        let mut allowed = buckets(&self.report);
+        allowed.insert(self.bucket.clone());
+        (shape(report, f.run) == self.shape
+            && buckets(report).is_subset(&allowed)
+            && !(self.terminates && hangs(report)))
+        .then_some(f.run)
     }
 
     pub fn out_of_budget(&self) -> bool {

@@ -3,8 +3,8 @@
 use crate::case::{TestCase, testcase_name};
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
 use cranelift_codegen::ir::{
-    Block, ConstantData, ExternalName, FuncRef, Function, Inst, InstBuilder, InstructionData,
-    Opcode, SigRef, Type, Value, ValueDef, types,
+    Block, ConstantData, FuncRef, Function, Inst, InstBuilder, InstructionData, Opcode, SigRef,
+    Type, Value, ValueDef, types,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -213,15 +213,7 @@ pub fn remove_unreachable_blocks(f: &mut Function) {
     }
 }
 
-/// The name an external function refers to, in the form [`testcase_name`] gives functions
-/// (`foo` for `%foo`, `u0:1` for `u0:1`); `None` for libcalls and known symbols.
-pub fn ext_name(f: &Function, fr: FuncRef) -> Option<String> {
-    match &f.dfg.ext_funcs[fr].name {
-        ExternalName::TestCase(n) => Some(String::from_utf8_lossy(n.raw()).into_owned()),
-        ExternalName::User(r) => f.params.user_named_funcs().get(*r).map(|u| u.to_string()),
-        _ => None,
-    }
-}
+pub use crate::facts::ext_name;
 
 /// The function references in `f` that name the case function `name`.
 pub fn refs_to(f: &Function, name: &str) -> Vec<FuncRef> {

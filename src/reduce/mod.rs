@@ -18,8 +18,8 @@
 //! reproducer.
 
 mod candidate;
-pub mod init;
 mod ir;
+pub mod isolated;
 pub mod output;
 pub mod passes;
 
@@ -36,6 +36,9 @@ pub use ir::{count_insts, count_insts_fn};
 /// Receives a [`Progress`] after every tested candidate.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// Receives every accepted candidate (the best case so far).
+pub type AcceptFn = Arc<dyn Fn(&TestCase) + Send + Sync>;
+
 /// Limits and reporting of a reduction.
 #[derive(Clone, Default)]
 pub struct ReduceOptions {
@@ -45,6 +48,10 @@ pub struct ReduceOptions {
     pub time_limit: Option<Duration>,
     /// Called after every tested candidate.
     pub progress: Option<ProgressFn>,
+    /// Called with every accepted candidate.
+    pub on_accept: Option<AcceptFn>,
+    /// Test-only faults of the reducer itself (see [`crate::engine::Faults`]).
+    pub faults: crate::engine::Faults,
 }
 
 /// A snapshot of a running reduction.
@@ -58,7 +65,7 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub insts_before: usize,
     pub insts_after: usize,
@@ -90,11 +97,19 @@ impl Stats {
 }
 
 mod millis {
+    use serde::Deserialize;
+
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::time::Duration, D::Error> {
+        Ok(std::time::Duration::from_millis(u64::deserialize(d)?))
     }
 }
 
@@ -124,7 +139,11 @@ pub fn reduce_in(
 ) -> Result<Reduced> {
     let case = TestCase::parse(&case.to_text())?;
     let fast = candidate_plan(plan, bucket);
-    let plan = if fast != *plan && crate::harness::check(sandbox, &case, &fast)?.bucket == bucket {
+    let plan = if fast != *plan
+        && crate::harness::check(sandbox, &case, &fast)?
+            .finding(bucket)
+            .is_some()
+    {
         fast
     } else {
         plan.clone()
@@ -153,8 +172,10 @@ pub struct Reduced {
     /// The reduced case; its run lines carry the reference engine's results where it returned.
     pub case: TestCase,
     pub stats: Stats,
-    /// The report of `case` itself (its bucket is the target bucket).
+    /// The report of `case` itself.
     pub report: Report,
+    /// The reduced finding, as `report` shows it.
+    pub finding: crate::oracle::Finding,
 }
 
 /// Shrinks `case` while `test` keeps reporting `bucket`.
@@ -172,10 +193,10 @@ pub fn reduce(
     // The reduction works on what the workers see: the case as printed and parsed back.
     let case = TestCase::parse(&case.to_text())?;
     let report = test(&case)?;
-    if report.bucket != bucket {
+    if report.finding(bucket).is_none() {
         bail!(
             "the case does not reproduce bucket `{bucket}` (it gives `{}`)",
-            report.bucket
+            crate::harness::expectation(&report)
         );
     }
     let mut stats = Stats {
@@ -186,6 +207,7 @@ pub fn reduce(
     };
     let validity = Validity::of(&case);
     let mut ev = Evaluator::new(case, report, bucket, test, opts, validity, start);
+    ev.focus()?;
 
     // Some passes rewrite without shrinking (constants, types, names), and two of them can
     // undo each other's work under fresh value numbers, which the repeat check cannot see. A
@@ -213,6 +235,11 @@ pub fn reduce(
     output::fill_expectations(&mut ev)?;
 
     let current = ev.current.clone();
+    let finding = ev
+        .report
+        .finding(bucket)
+        .cloned()
+        .expect("the acceptance rule keeps the finding");
     stats.insts_after = count_insts(&current);
     stats.functions_after = current.functions.len();
     stats.runs_after = current.runs.len();
@@ -224,6 +251,7 @@ pub fn reduce(
     Ok(Reduced {
         case: current,
         report: ev.report.clone(),
+        finding,
         stats,
     })
 }

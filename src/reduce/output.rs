@@ -21,13 +21,15 @@ pub fn reference(report: &Report) -> usize {
         .unwrap_or(0)
 }
 
-/// Sets every run line of `case` to expect what the reference engine returned in `report`
-/// (`; print:` where it did not return).
+/// Sets every run line of `case` to expect what the reference engine did in `report`: its
+/// values (`; run: … == v`), its trap (`; print:` plus an `expect-trap` directive), or nothing
+/// (`; print:`) where it did neither.
 pub fn expect_reference(case: &mut TestCase, report: &Report) {
     let r = reference(report);
     for (run, rep) in case.runs.iter_mut().zip(&report.runs) {
         run.expect = match rep.outcomes.get(r) {
             Some(Outcome::Returned { values }) => Expect::Eq(values.clone()),
+            Some(Outcome::Trap { code }) => Expect::Trap(code.clone()),
             _ => Expect::Print,
         };
     }
@@ -53,27 +55,18 @@ pub(super) fn fill_expectations(ev: &mut Evaluator) -> Result<()> {
     Ok(())
 }
 
-/// Whether the interpreter is one of the sides of the finding in `report`.
-pub fn interp_is_a_side(report: &Report) -> bool {
-    let Some(i) = report
-        .engines
-        .iter()
-        .position(|e| e.kind == EngineKind::Interp)
-    else {
+/// Whether the interpreter's own result is part of `finding`: named in its bucket, or the
+/// engine that failed.
+pub fn interp_is_a_side(report: &Report, finding: &crate::oracle::Finding) -> bool {
+    let Some(e) = report.engines.iter().find(|e| e.kind == EngineKind::Interp) else {
         return false;
     };
-    let label = report.engines[i].label();
-    let named = report
+    let label = e.label();
+    let named = finding
         .bucket
         .split([':', '=', '!'])
         .any(|part| part == label);
-    let panicked_here = report.run.is_some_and(|run| {
-        matches!(
-            &report.runs[run].outcomes[i],
-            Outcome::Panic { location, .. } if report.bucket == format!("panic:{location}")
-        )
-    });
-    named || panicked_here
+    named || (finding.bucket.starts_with("panic:") && finding.sides.contains(&label))
 }
 
 /// The reproducer's text: a header comment, the replay directives, `test` lines, the case.
@@ -84,13 +77,13 @@ pub fn render(reduced: &Reduced, plan: &Plan, source: &str, out: &str) -> String
     let report = &reduced.report;
     let mut case: TestCase = reduced.case.clone();
     case.directives.clear();
-    case.set_directive(keys::EXPECT, report.bucket.clone());
-    if let Some(k) = KnownBuckets::load_default().classify(&report.bucket, &reduced.case.to_text())
-    {
-        case.set_directive(keys::KNOWN, k.id.clone());
+    case.set_directive(keys::EXPECT, crate::harness::expectation(report));
+    let ids = crate::harness::known_ids(&KnownBuckets::load_default(), &reduced.case, report);
+    if !ids.is_empty() {
+        case.set_directive(keys::KNOWN, ids.join(", "));
     }
     plan.record(&mut case);
-    case.commands = if interp_is_a_side(report) {
+    case.commands = if interp_is_a_side(report, &reduced.finding) {
         vec!["interpret".into(), "run".into()]
     } else {
         vec!["run".into()]
@@ -110,9 +103,9 @@ pub fn render(reduced: &Reduced, plan: &Plan, source: &str, out: &str) -> String
         s.accepted,
         s.elapsed.as_secs_f64()
     );
-    let _ = writeln!(h, "; Bucket: {}", report.bucket);
-    if let Some(run) = report.run {
-        let r = &report.runs[run];
+    let _ = writeln!(h, "; Finding: {}", reduced.finding.bucket);
+    {
+        let r = &report.runs[reduced.finding.run];
         let _ = writeln!(h, "; Outcomes of {}:", r.invocation);
         let width = report
             .engines
@@ -120,17 +113,14 @@ pub fn render(reduced: &Reduced, plan: &Plan, source: &str, out: &str) -> String
             .map(|e| e.label().len())
             .max()
             .unwrap_or(0);
-        for (e, o) in report.engines.iter().zip(&r.outcomes) {
+        let cells = crate::outcome::display_row(&r.outcomes);
+        for (e, cell) in report.engines.iter().zip(cells) {
             let label = format!("{}:", e.label());
-            let _ = writeln!(h, ";   {label:<w$} {}", one_line(o), w = width + 1);
+            let _ = writeln!(h, ";   {label:<w$} {cell}", w = width + 1);
         }
     }
     let _ = writeln!(h, "; Replay: clif-diff run {out}");
     h + &case.to_text()
-}
-
-fn one_line(o: &Outcome) -> String {
-    o.to_string().lines().next().unwrap_or("").to_string()
 }
 
 #[cfg(test)]
@@ -138,7 +128,6 @@ mod tests {
     use super::*;
     use crate::engine::EngineSpec;
     use crate::oracle::{RunReport, Verdict};
-    use crate::value::Val;
 
     fn report(bucket: &str, outcomes: Vec<Outcome>) -> Report {
         Report {
@@ -151,45 +140,41 @@ mod tests {
                 outcomes,
                 verdict: Verdict::Mismatch,
                 bucket: bucket.into(),
+                findings: vec![],
             }],
             verdict: Verdict::Mismatch,
             bucket: bucket.into(),
             run: Some(0),
+            findings: vec![],
+            invalid: None,
             engine_micros: vec![0; 3],
             screened_as: None,
         }
     }
 
     #[test]
-    fn the_interpreter_is_a_side_only_when_the_bucket_says_so() {
-        let ret = |v| Outcome::Returned {
-            values: vec![Val::I32(v)],
+    fn the_interpreter_is_a_side_only_when_the_finding_says_so() {
+        let finding = |bucket: &str, sides: &[&str]| crate::oracle::Finding {
+            verdict: Verdict::Mismatch,
+            bucket: bucket.into(),
+            run: 0,
+            sides: sides.iter().map(|s| s.to_string()).collect(),
         };
-        assert!(interp_is_a_side(&report(
-            "mismatch:interp!=jit=object",
-            vec![ret(1), ret(2), ret(2)]
-        )));
-        assert!(interp_is_a_side(&report(
-            "mismatch:interp=jit!=object",
-            vec![ret(1), ret(1), ret(2)]
-        )));
-        let unsupported = Outcome::Unsupported { reason: "x".into() };
-        assert!(!interp_is_a_side(&report(
-            "mismatch:jit!=object",
-            vec![unsupported, ret(1), ret(2)]
-        )));
-        let panic = Outcome::Panic {
-            phase: crate::outcome::Phase::Finalize,
-            message: "m".into(),
-            location: "cranelift-jit/src/compiled_blob.rs:142".into(),
-        };
-        assert!(!interp_is_a_side(&report(
-            "panic:cranelift-jit/src/compiled_blob.rs:142",
-            vec![ret(42), panic.clone(), ret(42)]
-        )));
-        assert!(interp_is_a_side(&report(
-            "panic:cranelift-jit/src/compiled_blob.rs:142",
-            vec![panic, ret(42), ret(42)]
-        )));
+        let r = report("x", vec![]);
+        assert!(interp_is_a_side(
+            &r,
+            &finding("mismatch:interp!=jit=object", &["interp", "jit", "object"])
+        ));
+        assert!(interp_is_a_side(
+            &r,
+            &finding("mismatch:interp=jit!=object", &["interp", "jit", "object"])
+        ));
+        assert!(!interp_is_a_side(
+            &r,
+            &finding("mismatch:jit!=object", &["jit", "object"])
+        ));
+        let far = "panic:cranelift-jit/src/compiled_blob.rs:142";
+        assert!(!interp_is_a_side(&r, &finding(far, &["jit"])));
+        assert!(interp_is_a_side(&r, &finding(far, &["interp"])));
     }
 }

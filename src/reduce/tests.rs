@@ -96,7 +96,7 @@ fn invalid_candidates_never_reach_the_test() {
             cranelift_codegen::verify_function(f, &*isa)
                 .unwrap_or_else(|e| panic!("unverified candidate reached test: {e}\n{t}"));
         }
-        assert!(candidate::calls_match(t), "{t}");
+        assert!(crate::facts::calls_match(t), "{t}");
         Ok(report(if has(t, "ireduce") { "x" } else { "agree" }))
     };
     let r = reduce(&c, "x", &mut test, &ReduceOptions::default()).unwrap();
@@ -187,6 +187,7 @@ block2:
             }],
             verdict: r.verdict,
             bucket: "x".into(),
+            findings: vec![],
         }];
         Ok(r)
     };
@@ -215,6 +216,7 @@ fn candidates_that_change_an_engines_outcome_kind_are_rejected() {
             outcomes: vec![first, trap("user1")],
             verdict: r.verdict,
             bucket: r.bucket.clone(),
+            findings: vec![],
         }];
         r.run = Some(0);
         Ok(r)

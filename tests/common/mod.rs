@@ -30,5 +30,6 @@ pub fn config(out: &Path, cases: u64, jobs: usize) -> CampaignConfig {
         },
         progress: false,
         batch: 1,
+        triage: None,
     }
 }

@@ -114,7 +114,7 @@ impl Linked {
                 )));
             }
         }
-        let toolchain = Toolchain::for_arch(arch).map_err(|e| Outcome::Unsupported {
+        let toolchain = Toolchain::for_arch(arch).map_err(|e| Outcome::Skipped {
             reason: e.to_string(),
         })?;
         // Executables are position-independent by default on Linux, as for cg_clif's objects.

@@ -85,7 +85,13 @@ pub fn run(pass: &dyn Pass, ev: &mut Evaluator) -> Result<()> {
             let end = (i + k).min(n);
             // IR surgery on odd input can trip Cranelift's internal assertions; such a candidate
             // is as good as none, and must not take the reduction down.
-            let cand = crate::panics::catch(|| pass.apply(&ev.current, i..end));
+            let built = ev.built;
+            ev.built += 1;
+            let faults = &ev.faults;
+            let cand = crate::panics::catch(|| {
+                fault(faults, built, &ev.current);
+                pass.apply(&ev.current, i..end)
+            });
             let accepted = match cand {
                 Ok(Some(cand)) => ev.try_candidate(&cand)?,
                 Ok(None) => false,
@@ -104,6 +110,30 @@ pub fn run(pass: &dyn Pass, ev: &mut Evaluator) -> Result<()> {
             return Ok(());
         }
         k = k.div_ceil(2).min(n.max(1));
+    }
+}
+
+/// The reducer's test-only faults, at the `n`-th candidate built.
+fn fault(faults: &crate::engine::Faults, n: u64, case: &TestCase) {
+    if faults.reducer_abort_at == Some(n) {
+        eprintln!("clif-diff: reducer-abort-at:{n}: aborting");
+        std::process::abort();
+    }
+    if faults.reducer_panic_at == Some(n)
+        && let Some(f) = case.functions.first()
+    {
+        // What candidates of the narrow-types pass once did: an `isplit` of a type that has
+        // no half, which Cranelift's IR builder refuses with a panic.
+        use cranelift_codegen::cursor::{Cursor, FuncCursor};
+        use cranelift_codegen::ir::{InstBuilder, types};
+        let mut f = f.clone();
+        let entry = f
+            .layout
+            .entry_block()
+            .expect("a function has an entry block");
+        let mut pos = FuncCursor::new(&mut f).at_first_insertion_point(entry);
+        let v = pos.ins().iconst(types::I8, 1);
+        pos.ins().isplit(v);
     }
 }
 
@@ -130,18 +160,30 @@ pub(crate) mod testing {
         TestCase::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
 
-    /// A report carrying just a bucket.
+    /// A report carrying just a bucket (as its one finding, unless it is `agree`).
     pub fn report(bucket: &str) -> Report {
+        let verdict = if bucket == "agree" {
+            Verdict::Agree
+        } else {
+            Verdict::Mismatch
+        };
         Report {
             engines: vec![EngineSpec::plain(EngineKind::Interp)],
             runs: Vec::new(),
-            verdict: if bucket == "agree" {
-                Verdict::Agree
-            } else {
-                Verdict::Mismatch
-            },
+            verdict,
             bucket: bucket.to_string(),
             run: None,
+            findings: if bucket == "agree" {
+                Vec::new()
+            } else {
+                vec![crate::oracle::Finding {
+                    verdict,
+                    bucket: bucket.to_string(),
+                    run: 0,
+                    sides: Vec::new(),
+                }]
+            },
+            invalid: None,
             engine_micros: vec![0],
             screened_as: None,
         }

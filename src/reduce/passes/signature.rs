@@ -234,7 +234,7 @@ impl Pass for ShrinkSargs {
 mod tests {
     use super::super::testing::*;
     use super::*;
-    use crate::reduce::candidate::calls_match;
+    use crate::facts::calls_match;
 
     const CALLS: &str = "test run
 target x86_64

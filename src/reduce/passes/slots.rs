@@ -205,6 +205,6 @@ block0:
         assert!(!text.contains("stack_addr.i64 ss0"), "{text}");
         assert!(!text.contains("explicit_slot 8"), "{text}");
         assert!(text.contains("ss1 = explicit_slot 4"), "{text}");
-        assert!(crate::reduce::init::slots_initialized(&out.functions));
+        assert!(crate::facts::memory::slots_initialized(&out.functions));
     }
 }

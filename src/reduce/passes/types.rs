@@ -369,7 +369,7 @@ fn set_sig_type(
 mod tests {
     use super::super::testing::*;
     use super::*;
-    use crate::reduce::candidate::calls_match;
+    use crate::facts::calls_match;
 
     #[test]
     fn a_web_narrows_across_calls_and_run_lines() {

@@ -1,0 +1,435 @@
+//! Where memory accesses point, and whether what they read was written.
+//!
+//! Every load and store is traced to the region it addresses — a stack slot, an incoming `sarg`
+//! copy, or the region a pointer parameter points into — with the range of offsets it can have:
+//! constants added with `iadd` move it, `iadd` of a `band` with a constant mask spreads it over
+//! `0..=mask` (the generator's run-time indices). A pointer parameter's region is as large as
+//! the smallest room any caller passes. An access that cannot be traced, or that can leave its
+//! region, makes [`accesses_in_bounds`] false: native code would read whatever lies there, the
+//! interpreter would trap or panic, and a "finding" would be undefined behaviour.
+//!
+//! Reading a stack slot nobody wrote is undefined too: native code sees whatever was on the
+//! stack, the interpreter sees zeros. [`slots_initialized`] checks that every slot is written in
+//! full in the entry block before its address is used any other way.
+
+use super::{call_sites, insts};
+use crate::case::{TestCase, testcase_name};
+use cranelift_codegen::ir::{
+    ArgumentPurpose, Function, Inst, InstructionData, Opcode, StackSlot, Value, ValueDef,
+};
+use std::collections::HashMap;
+
+/// What an address is based on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Base {
+    Slot(StackSlot),
+    /// The entry block's parameter with this index.
+    Param(usize),
+}
+
+/// A base and the inclusive range of byte offsets from it.
+#[derive(Clone, Copy, Debug)]
+struct Ptr {
+    base: Base,
+    lo: i64,
+    hi: i64,
+}
+
+/// The inclusive range an integer value can take, where it is easy to know.
+fn int_range(f: &Function, v: Value) -> Option<(i64, i64)> {
+    let v = f.dfg.resolve_aliases(v);
+    let ValueDef::Result(inst, _) = f.dfg.value_def(v) else {
+        return None;
+    };
+    match f.dfg.insts[inst] {
+        InstructionData::UnaryImm {
+            opcode: Opcode::Iconst,
+            imm,
+        } => Some((imm.bits(), imm.bits())),
+        InstructionData::Binary {
+            opcode: Opcode::Band,
+            args: [a, b],
+        } => {
+            let mask = |x: Value| {
+                int_range(f, x)
+                    .filter(|(l, h)| l == h && *l >= 0)
+                    .map(|r| r.0)
+            };
+            mask(b).or_else(|| mask(a)).map(|m| (0, m))
+        }
+        InstructionData::Unary {
+            opcode: Opcode::Uextend,
+            arg,
+        } => int_range(f, arg).filter(|(l, _)| *l >= 0),
+        _ => None,
+    }
+}
+
+fn provenance(f: &Function, v: Value) -> Option<Ptr> {
+    let v = f.dfg.resolve_aliases(v);
+    match f.dfg.value_def(v) {
+        ValueDef::Param(block, idx) if Some(block) == f.layout.entry_block() => Some(Ptr {
+            base: Base::Param(idx),
+            lo: 0,
+            hi: 0,
+        }),
+        ValueDef::Result(inst, _) => match f.dfg.insts[inst] {
+            InstructionData::StackAddr {
+                opcode: Opcode::StackAddr,
+                stack_slot,
+                offset,
+            } => {
+                let o = i64::from(offset);
+                Some(Ptr {
+                    base: Base::Slot(stack_slot),
+                    lo: o,
+                    hi: o,
+                })
+            }
+            InstructionData::Binary {
+                opcode: Opcode::Iadd,
+                args: [a, b],
+            } => {
+                let (p, r) = match provenance(f, a) {
+                    Some(p) => (p, int_range(f, b)?),
+                    None => (provenance(f, b)?, int_range(f, a)?),
+                };
+                Some(Ptr {
+                    base: p.base,
+                    lo: p.lo.checked_add(r.0)?,
+                    hi: p.hi.checked_add(r.1)?,
+                })
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// (address, immediate offset, bytes) of a memory access, `None` for other instructions.
+fn access(f: &Function, inst: Inst) -> Option<(Value, i64, i64)> {
+    let data = &f.dfg.insts[inst];
+    let bytes = |ty: cranelift_codegen::ir::Type| i64::from(ty.bytes());
+    match *data {
+        InstructionData::Load {
+            opcode,
+            arg,
+            offset,
+            ..
+        } => {
+            let n = match opcode {
+                Opcode::Uload8 | Opcode::Sload8 => 1,
+                Opcode::Uload16 | Opcode::Sload16 => 2,
+                Opcode::Uload32 | Opcode::Sload32 => 4,
+                Opcode::Uload8x8 | Opcode::Sload8x8 => 8,
+                Opcode::Uload16x4 | Opcode::Sload16x4 => 8,
+                Opcode::Uload32x2 | Opcode::Sload32x2 => 8,
+                _ => bytes(f.dfg.value_type(f.dfg.first_result(inst))),
+            };
+            Some((arg, i64::from(offset), n))
+        }
+        InstructionData::Store {
+            opcode,
+            args: [x, p],
+            offset,
+            ..
+        } => {
+            let n = match opcode {
+                Opcode::Istore8 => 1,
+                Opcode::Istore16 => 2,
+                Opcode::Istore32 => 4,
+                _ => bytes(f.dfg.value_type(x)),
+            };
+            Some((p, i64::from(offset), n))
+        }
+        InstructionData::LoadNoOffset { arg, opcode, .. } if opcode != Opcode::Bitcast => {
+            Some((arg, 0, bytes(f.dfg.ctrl_typevar(inst))))
+        }
+        InstructionData::StoreNoOffset { args: [x, p], .. } => {
+            Some((p, 0, bytes(f.dfg.value_type(x))))
+        }
+        InstructionData::AtomicRmw { args: [p, _], .. } => {
+            Some((p, 0, bytes(f.dfg.ctrl_typevar(inst))))
+        }
+        InstructionData::AtomicCas {
+            args: [p, _, _], ..
+        } => Some((p, 0, bytes(f.dfg.ctrl_typevar(inst)))),
+        _ => None,
+    }
+}
+
+/// The size of the region each pointer parameter points into: its `sarg` size, or the least
+/// room any caller passes (`None` when a caller passes something untraceable, or nobody calls).
+fn param_rooms(case: &TestCase) -> HashMap<(usize, usize), Option<i64>> {
+    let mut rooms: HashMap<(usize, usize), Option<i64>> = HashMap::new();
+    // Callers passing room: collected per (callee, param) over all call sites, to a fixpoint
+    // (pointer parameters are passed on down call chains).
+    for _ in 0..=case.functions.len() {
+        let mut next: HashMap<(usize, usize), Option<i64>> = HashMap::new();
+        for caller in 0..case.functions.len() {
+            let f = &case.functions[caller];
+            for site in call_sites(case, caller) {
+                let Some(callee) = site.callee else { continue };
+                let args = f.dfg.inst_args(site.inst);
+                // Indirect calls carry the callee pointer first.
+                let args = match site.kind {
+                    super::CallKind::Indirect | super::CallKind::TailIndirect => &args[1..],
+                    _ => args,
+                };
+                for (k, &a) in args.iter().enumerate() {
+                    let room = provenance(f, a).and_then(|p| {
+                        let size = region_size(case, &rooms, caller, p.base)?;
+                        Some(size - p.hi)
+                    });
+                    let e = next.entry((callee, k)).or_insert(room);
+                    *e = match (*e, room) {
+                        (Some(x), Some(y)) => Some(x.min(y)),
+                        _ => None,
+                    };
+                }
+            }
+        }
+        if next == rooms {
+            break;
+        }
+        rooms = next;
+    }
+    rooms
+}
+
+fn region_size(
+    case: &TestCase,
+    rooms: &HashMap<(usize, usize), Option<i64>>,
+    func: usize,
+    base: Base,
+) -> Option<i64> {
+    let f = &case.functions[func];
+    match base {
+        Base::Slot(ss) => f.sized_stack_slots.get(ss).map(|d| i64::from(d.size)),
+        Base::Param(k) => match f.signature.params.get(k)?.purpose {
+            ArgumentPurpose::StructArgument(n) => Some(i64::from(n)),
+            ArgumentPurpose::Normal => rooms.get(&(func, k)).copied().flatten(),
+            _ => None,
+        },
+    }
+}
+
+/// True when every memory access of every function, and every `sarg` copy a call makes, stays
+/// inside a region the analysis can name.
+pub fn accesses_in_bounds(case: &TestCase) -> bool {
+    first_out_of_bounds(case).is_none()
+}
+
+/// The first access [`accesses_in_bounds`] rejects, described.
+pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
+    let rooms = param_rooms(case);
+    for (i, f) in case.functions.iter().enumerate() {
+        let mut checks: Vec<(Inst, Value, i64, i64)> = insts(f)
+            .filter_map(|inst| access(f, inst).map(|(p, off, n)| (inst, p, off, n)))
+            .collect();
+        // The callee's ABI copies `sarg(N)` bytes from the pointer the caller passes.
+        for site in call_sites(case, i) {
+            let args = f.dfg.inst_args(site.inst).to_vec();
+            let args = match site.kind {
+                super::CallKind::Indirect | super::CallKind::TailIndirect => &args[1..],
+                _ => &args[..],
+            };
+            for (p, &a) in site.sig.params.iter().zip(args) {
+                if let ArgumentPurpose::StructArgument(n) = p.purpose {
+                    checks.push((site.inst, a, 0, i64::from(n)));
+                }
+            }
+        }
+        for (inst, addr, off, n) in checks {
+            let describe = || format!("%{}: `{}`", testcase_name(f), f.dfg.display_inst(inst));
+            let Some(p) = provenance(f, addr) else {
+                return Some(format!("{}: untraceable address", describe()));
+            };
+            let Some(size) = region_size(case, &rooms, i, p.base) else {
+                return Some(format!("{}: region of unknown size", describe()));
+            };
+            if p.lo + off < 0 || p.hi + off + n > size {
+                return Some(format!(
+                    "{}: bytes {}..{} of a {size}-byte region",
+                    describe(),
+                    p.lo + off,
+                    p.hi + off + n
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// True when, in every function, every byte of every stack slot is stored in the entry block
+/// through a `stack_addr` of that slot before the slot's address is used any other way.
+pub fn slots_initialized(funcs: &[Function]) -> bool {
+    funcs.iter().all(function_initializes_slots)
+}
+
+fn function_initializes_slots(f: &Function) -> bool {
+    let Some(entry) = f.layout.entry_block() else {
+        return true;
+    };
+    // Bytes written so far, per slot.
+    let mut written: HashMap<StackSlot, Vec<bool>> = f
+        .sized_stack_slots
+        .iter()
+        .map(|(ss, data)| (ss, vec![false; data.size as usize]))
+        .collect();
+    // `stack_addr` results: value -> (slot, offset).
+    let mut addrs: HashMap<Value, (StackSlot, i64)> = HashMap::new();
+    let complete = |w: &HashMap<StackSlot, Vec<bool>>, ss: StackSlot| w[&ss].iter().all(|b| *b);
+    for inst in f.layout.block_insts(entry) {
+        let data = &f.dfg.insts[inst];
+        match *data {
+            InstructionData::StackAddr {
+                opcode: Opcode::StackAddr,
+                stack_slot,
+                offset,
+            } => {
+                let r = f.dfg.first_result(inst);
+                addrs.insert(r, (stack_slot, i64::from(offset)));
+                continue;
+            }
+            InstructionData::Store {
+                opcode,
+                args: [x, p],
+                offset,
+                ..
+            } if addrs.contains_key(&p) && !addrs.contains_key(&x) => {
+                let bytes = match opcode {
+                    Opcode::Istore8 => 1,
+                    Opcode::Istore16 => 2,
+                    Opcode::Istore32 => 4,
+                    _ => f.dfg.value_type(x).bytes() as i64,
+                };
+                let (ss, base) = addrs[&p];
+                let start = base + i64::from(offset);
+                let w = written.get_mut(&ss).unwrap();
+                for b in start..start + bytes {
+                    if let Some(slot) = usize::try_from(b).ok().and_then(|b| w.get_mut(b)) {
+                        *slot = true;
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        // Any other use of a slot's address (a load, a call, a store of the address itself)
+        // counts as a read of the whole slot.
+        for &a in f.dfg.inst_values(inst).collect::<Vec<_>>().iter() {
+            if let Some(&(ss, _)) = addrs.get(&a)
+                && !complete(&written, ss)
+            {
+                return false;
+            }
+        }
+    }
+    written.values().all(|w| w.iter().all(|b| *b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_reader::parse_functions;
+
+    fn init(text: &str) -> bool {
+        slots_initialized(&parse_functions(text).unwrap())
+    }
+
+    fn case(body: &str) -> TestCase {
+        TestCase::parse(&format!("test run\ntarget x86_64\n\n{body}")).unwrap()
+    }
+
+    #[test]
+    fn stores_must_cover_the_slot_before_it_is_read() {
+        let covered = "function %f() -> i8 {
+            ss0 = explicit_slot 3
+        block0:
+            v0 = stack_addr.i64 ss0
+            v1 = iconst.i16 1
+            store notrap v1, v0
+            v2 = iconst.i32 2
+            istore8 notrap v2, v0+2
+            v3 = load.i8 notrap v0+1
+            return v3
+        }";
+        assert!(init(covered));
+        assert!(!init(&covered.replace("istore8 notrap v2, v0+2", "nop")));
+        // Read before the last byte is written.
+        let early = "function %f() -> i8 {
+            ss0 = explicit_slot 2
+        block0:
+            v0 = stack_addr.i64 ss0
+            v3 = load.i8 notrap v0
+            v1 = iconst.i16 1
+            store notrap v1, v0
+            return v3
+        }";
+        assert!(!init(early));
+    }
+
+    #[test]
+    fn the_reduced_uninitialised_read_is_rejected() {
+        // What a reduction once drifted into: a load from a slot nobody stored to.
+        assert!(!init(
+            "function %main() -> i8 fast {
+                ss0 = explicit_slot 32
+            block0:
+                v0 = stack_addr.i64 ss0
+                v1 = load.i8 notrap v0
+                return v1
+            }"
+        ));
+    }
+
+    const CALLER: &str = "function %g(i64, i64 sarg(16)) -> i64 system_v {
+block0(v0: i64, v1: i64):
+    v2 = load.i64 notrap v0+8
+    v3 = load.i64 notrap v1+8
+    v4 = iadd v2, v3
+    return v4
+}
+
+function %main(i64) -> i64 system_v {
+    ss0 = explicit_slot 24
+    sig0 = (i64, i64 sarg(16)) -> i64 system_v
+    fn0 = colocated %g sig0
+block0(v0: i64):
+    v1 = stack_addr.i64 ss0
+    store notrap v0, v1
+    store notrap v0, v1+8
+    store notrap v0, v1+16
+    v2 = iconst.i64 7
+    v3 = band v0, v2
+    v4 = iadd v1, v3
+    v5 = load.i8 notrap v4+16
+    v6 = stack_addr.i64 ss0+8
+    v7 = call fn0(v1, v6)
+    return v7
+}
+";
+
+    #[test]
+    fn accesses_are_traced_through_offsets_masks_and_calls() {
+        let c = case(CALLER);
+        assert_eq!(first_out_of_bounds(&c), None);
+        // The masked index may reach byte 23 + 1: one more and it leaves the slot.
+        let c = case(&CALLER.replace("v5 = load.i8 notrap v4+16", "v5 = load.i16 notrap v4+16"));
+        assert!(first_out_of_bounds(&c).unwrap().contains("24-byte"));
+        // A pointer parameter is as large as the room its callers pass: 24 - 0 here, so +8..16
+        // fits; passing `ss0+16` leaves 8 bytes and the callee's read of bytes 8..16 does not.
+        let c = case(&CALLER.replace(
+            "v7 = call fn0(v1, v6)",
+            "v8 = stack_addr.i64 ss0+16\n    v7 = call fn0(v8, v6)",
+        ));
+        assert!(!accesses_in_bounds(&c));
+        // The `sarg` copy reads 16 bytes at the pointer: from ss0+16 that is past the end.
+        let c = case(&CALLER.replace("v6 = stack_addr.i64 ss0+8", "v6 = stack_addr.i64 ss0+16"));
+        assert!(!accesses_in_bounds(&c));
+        // An address from nowhere.
+        let c = case(&CALLER.replace("v4 = iadd v1, v3", "v4 = iconst.i64 4096"));
+        assert!(first_out_of_bounds(&c).unwrap().contains("untraceable"));
+    }
+}
