@@ -45,8 +45,36 @@ const SCAFFOLDING: [Opcode; 6] = [
     Opcode::Jump,
 ];
 
+/// Instructions that move or adapt values rather than compute them: a reduced case keeps
+/// them to feed its bug (a parameter stored and reloaded, an `i128` split to return it).
+/// They name the identity only when nothing else is left — when the bug is in them.
+const PLUMBING: [Opcode; 22] = [
+    Opcode::StackAddr,
+    Opcode::Load,
+    Opcode::Store,
+    Opcode::Istore8,
+    Opcode::Istore16,
+    Opcode::Istore32,
+    Opcode::Uload8,
+    Opcode::Sload8,
+    Opcode::Uload16,
+    Opcode::Sload16,
+    Opcode::Uload32,
+    Opcode::Sload32,
+    Opcode::Uextend,
+    Opcode::Sextend,
+    Opcode::Ireduce,
+    Opcode::Isplit,
+    Opcode::Iconcat,
+    Opcode::Bitcast,
+    Opcode::FuncAddr,
+    Opcode::Brif,
+    Opcode::BrTable,
+    Opcode::Select,
+];
+
 /// What a (reduced) finding is made of, as sorted tokens: `umulhi`, `call:tail`,
-/// `call_indirect:system_v:sarg`.
+/// `call:system_v:sarg`, `return_call:tail`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Signature(pub BTreeSet<String>);
 
@@ -97,9 +125,23 @@ pub fn scope(case: &TestCase, report: &Report, finding: &Finding) -> Vec<usize> 
     }
 }
 
-/// The signature of `finding` in `case`: what the functions in its [`scope`] contain.
+/// The signature of `finding` in (reduced) `case`: what the functions in its [`scope`]
+/// compute — its [`profile`] without the [`PLUMBING`], or the whole profile when nothing but
+/// plumbing is left (the bug is in the plumbing, or in the calls).
 pub fn signature(case: &TestCase, report: &Report, finding: &Finding) -> Signature {
-    profile(case, &scope(case, report, finding))
+    let full = profile(case, &scope(case, report, finding));
+    let plumbing: Vec<String> = PLUMBING.iter().map(|o| o.to_string()).collect();
+    let core: BTreeSet<String> = full
+        .0
+        .iter()
+        .filter(|t| !plumbing.contains(t))
+        .cloned()
+        .collect();
+    if core.is_empty() {
+        full
+    } else {
+        Signature(core)
+    }
 }
 
 /// The tokens of the functions `funcs` of `case`.
@@ -113,11 +155,11 @@ pub fn profile(case: &TestCase, funcs: &[usize]) -> Signature {
     }
     for &i in funcs {
         for site in facts::call_sites(case, i) {
+            // Direct or through a pointer is the reducer's choice (it devirtualizes), so the
+            // token does not tell them apart; a tail call is a different ABI path.
             let kind = match site.kind {
-                CallKind::Direct => "call",
-                CallKind::Indirect => "call_indirect",
-                CallKind::Tail => "return_call",
-                CallKind::TailIndirect => "return_call_indirect",
+                CallKind::Direct | CallKind::Indirect => "call",
+                CallKind::Tail | CallKind::TailIndirect => "return_call",
             };
             let mut t = format!("{kind}:{}", site.conv());
             if site.has_sarg() {
@@ -149,7 +191,7 @@ pub fn explained_by<'s>(
     finding: &Finding,
     identified: &'s [Signature],
 ) -> Vec<&'s Signature> {
-    let hit = signature(case, report, finding);
+    let hit = profile(case, &scope(case, report, finding));
     identified.iter().filter(|s| s.within(&hit)).collect()
 }
 

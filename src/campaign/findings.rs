@@ -63,6 +63,10 @@ pub struct FindingInfo {
     /// For a finding triage split off a known entry: that entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escaped_known: Option<String>,
+    /// Findings of the same bucket whose identity is contained in this one's (or contains it):
+    /// possibly the same bug, reduced less far. Kept apart, because they may not be.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
     pub hits: u64,
     pub dir: PathBuf,
     /// Seed of the first case, when it came from the generator.
@@ -388,6 +392,7 @@ impl FindingStore {
             status,
             signature: None,
             escaped_known: None,
+            related: Vec::new(),
             hits: 1,
             dir: self.dir.join(bucket_slug(key)),
             seed,
@@ -515,6 +520,16 @@ impl FindingStore {
             });
         }
         let key = format!("{bucket}#{}", signature.digest());
+        let related: Vec<String> = findings
+            .values()
+            .filter(|f| f.bucket == bucket && f.known.is_none())
+            .filter(|f| {
+                f.signature
+                    .as_ref()
+                    .is_some_and(|s| s.within(signature) || signature.within(s))
+            })
+            .map(|f| f.key.clone())
+            .collect();
         let info = FindingInfo {
             key: key.clone(),
             bucket: bucket.to_string(),
@@ -526,6 +541,7 @@ impl FindingStore {
             },
             signature: Some(signature.clone()),
             escaped_known,
+            related,
             hits: 1,
             dir: self.dir.join(bucket_slug(&key)),
             seed,

@@ -144,6 +144,8 @@ pub fn run(
     // Triage stops at once on Ctrl-C or when its grace period is over.
     let hard_stop = Arc::new(AtomicBool::new(false));
     let finishing = AtomicBool::new(false);
+    // Throughput is cases over the time the cases took, not over the triage grace after them.
+    let cases_elapsed = Mutex::new(Duration::ZERO);
 
     std::thread::scope(|scope| {
         let triage_thread = cfg.triage.as_ref().map(|t| {
@@ -271,6 +273,7 @@ pub fn run(
         for h in case_threads {
             let _ = h.join();
         }
+        *cases_elapsed.lock().unwrap() = start.elapsed();
         // Cases are done: urgent triage may finish within the grace period, unless Ctrl-C.
         finishing.store(true, Ordering::Relaxed);
         if let Some(h) = triage_thread {
@@ -296,7 +299,8 @@ pub fn run(
         return Err(e);
     }
     let mut stats = stats;
-    stats.elapsed = start.elapsed();
+    stats.elapsed = cases_elapsed.into_inner().unwrap();
+    stats.triage_after = start.elapsed().saturating_sub(stats.elapsed);
     stats.triage_left = triage::pending(&store).len() as u64;
     write_summary(&cfg.out, &stats, &store, l.low)?;
     Ok(Outcome {

@@ -33,6 +33,9 @@ pub struct Stats {
     pub triaged: u64,
     /// Triage items left on disk at the end.
     pub triage_left: u64,
+    /// How long urgent triage went on after the cases were done.
+    #[serde(serialize_with = "secs")]
+    pub triage_after: Duration,
     /// Distinct buckets seen this campaign.
     pub buckets: BTreeMap<String, u64>,
     /// Engines that did not run on some case: (cases, the first reason given).
@@ -156,6 +159,13 @@ impl Stats {
             100.0 * self.valid as f64 / self.cases.max(1) as f64,
             self.respawns
         );
+        if self.triaged > 0 || !self.triage_after.is_zero() {
+            s += &format!(
+                "triage: {} decisions beside the cases, then {:.1}s more for new findings\n",
+                self.triaged,
+                self.triage_after.as_secs_f64()
+            );
+        }
         if self.invalid > 0 || self.generator_panics > 0 {
             s += &format!(
                 "generator: {} invalid cases (DIR/invalid/), {} panics (DIR/generator-panics.jsonl)\n",
@@ -193,6 +203,12 @@ impl Stats {
                 s += &format!("{:>4}  {status:<35} {}\n", f.hits, f.key);
                 if let Some(sig) = &f.signature {
                     s += &format!("      identity: {}\n", sig.describe());
+                }
+                if !f.related.is_empty() {
+                    s += &format!(
+                        "      related to {} (one identity contains the other: possibly the same bug)\n",
+                        f.related.join(", ")
+                    );
                 }
                 s += &format!("      {}\n", f.dir.display());
             }

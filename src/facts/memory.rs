@@ -262,9 +262,42 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
 }
 
 /// True when, in every function, every byte of every stack slot is stored in the entry block
-/// through a `stack_addr` of that slot before the slot's address is used any other way.
+/// (or the straight line of blocks it jumps through, as an inlined call leaves them) through a
+/// `stack_addr` of that slot before the slot's address is used any other way.
 pub fn slots_initialized(funcs: &[Function]) -> bool {
     funcs.iter().all(function_initializes_slots)
+}
+
+/// The instructions of `entry` and of the blocks it reaches by unconditional jumps to blocks
+/// nothing else branches to: code that runs once, in order, before anything else.
+fn straight_line(f: &Function, entry: cranelift_codegen::ir::Block) -> Vec<Inst> {
+    let mut preds: HashMap<cranelift_codegen::ir::Block, usize> = HashMap::new();
+    for inst in insts(f) {
+        for dest in
+            f.dfg.insts[inst].branch_destination(&f.dfg.jump_tables, &f.dfg.exception_tables)
+        {
+            *preds.entry(dest.block(&f.dfg.value_lists)).or_default() += 1;
+        }
+    }
+    let mut out = Vec::new();
+    let mut block = entry;
+    let mut seen = vec![entry];
+    loop {
+        out.extend(f.layout.block_insts(block));
+        let Some(last) = f.layout.last_inst(block) else {
+            break;
+        };
+        let next = match f.dfg.insts[last] {
+            InstructionData::Jump { destination, .. } => destination.block(&f.dfg.value_lists),
+            _ => break,
+        };
+        if preds.get(&next) != Some(&1) || seen.contains(&next) {
+            break;
+        }
+        seen.push(next);
+        block = next;
+    }
+    out
 }
 
 fn function_initializes_slots(f: &Function) -> bool {
@@ -280,7 +313,7 @@ fn function_initializes_slots(f: &Function) -> bool {
     // `stack_addr` results: value -> (slot, offset).
     let mut addrs: HashMap<Value, (StackSlot, i64)> = HashMap::new();
     let complete = |w: &HashMap<StackSlot, Vec<bool>>, ss: StackSlot| w[&ss].iter().all(|b| *b);
-    for inst in f.layout.block_insts(entry) {
+    for inst in straight_line(f, entry) {
         let data = &f.dfg.insts[inst];
         match *data {
             InstructionData::StackAddr {

@@ -176,20 +176,27 @@ impl<'a> Evaluator<'a> {
     /// Tests `cand`; when it keeps the bucket it becomes the current case. Returns whether it
     /// was accepted.
     pub fn try_candidate(&mut self, cand: &TestCase) -> Result<bool> {
-        let text = cand.to_text();
+        // Printing odd IR is Cranelift code too; a candidate it chokes on is no candidate.
+        let Ok(text) = crate::panics::catch(|| cand.to_text()) else {
+            self.discarded += 1;
+            return Ok(false);
+        };
         if !self.seen.insert(text.clone()) {
             self.repeated += 1;
             return Ok(false);
         }
-        // What the workers will see is the text parsed back; if that fails, so would they.
-        let Ok(parsed) = TestCase::parse(&text) else {
+        // What the workers will see is the text parsed back; if that fails, so would they. Every
+        // static check reads (and verifies) IR the reducer made: a panic rejects the candidate.
+        let validity = self.validity;
+        let parsed = crate::panics::catch(|| {
+            TestCase::parse(&text)
+                .ok()
+                .filter(|p| !p.functions.is_empty() && validity.admits(p))
+        });
+        let Ok(Some(parsed)) = parsed else {
             self.discarded += 1;
             return Ok(false);
         };
-        if parsed.functions.is_empty() || !self.validity.admits(&parsed) {
-            self.discarded += 1;
-            return Ok(false);
-        }
         let report = (self.test)(&parsed)?;
         self.tried += 1;
         let keep = self.keeps(&report);

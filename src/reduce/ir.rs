@@ -158,8 +158,17 @@ pub fn substitute(f: &mut Function, map: &HashMap<Value, Value>) {
         }
         v
     };
+    // Aliases (`v5 -> v4`) are looked through first: a mapped value reached through one must
+    // be mapped too.
+    let aliases: HashMap<Value, Value> = insts(f)
+        .into_iter()
+        .flat_map(|i| f.dfg.inst_values(i).collect::<Vec<_>>())
+        .map(|v| (v, f.dfg.resolve_aliases(v)))
+        .filter(|(v, r)| v != r)
+        .collect();
     for inst in insts(f) {
-        f.dfg.map_inst_values(inst, resolve);
+        f.dfg
+            .map_inst_values(inst, |v| resolve(aliases.get(&v).copied().unwrap_or(v)));
     }
 }
 
@@ -248,10 +257,16 @@ pub fn escapes(case: &TestCase, name: &str) -> bool {
 
 /// Is `name` referenced by any other function of the case?
 pub fn is_referenced(case: &TestCase, name: &str) -> bool {
+    // A declaration nothing calls (left behind by inlining) does not count.
     case.functions
         .iter()
         .filter(|g| testcase_name(g) != name)
-        .any(|g| !refs_to(g, name).is_empty())
+        .any(|g| {
+            let refs = refs_to(g, name);
+            insts(g)
+                .into_iter()
+                .any(|i| inst_func_ref(g, i).is_some_and(|fr| refs.contains(&fr)))
+        })
 }
 
 /// Gives `fr` a signature of its own, so that editing it affects no other reference.

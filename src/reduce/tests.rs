@@ -147,7 +147,9 @@ fn progress_is_reported_per_candidate() {
     let r = reduce(&c, "x", &mut test, &opts).unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len() as u64, r.stats.tried);
-    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 >= w[1].1));
+    // Counts go up; sizes mostly down (inlining a call may grow a case before its callee goes).
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(seen.last().unwrap().1 <= seen[0].1);
 }
 
 #[test]

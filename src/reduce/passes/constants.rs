@@ -1,5 +1,5 @@
 //! Constants toward 0 or 1: `iconst`/`f32const`/`f64const`, memory offsets, run-line
-//! arguments.
+//! arguments; and computed values replaced by the constants that expose most bugs.
 
 use super::{Pass, edit};
 use crate::case::TestCase;
@@ -118,10 +118,104 @@ impl Pass for SimplifyConstants {
     }
 }
 
+/// Replaces an instruction's integer result by `-1` or the type's minimum (the high bit).
+///
+/// Removing an instruction replaces its result by zero; but many bugs only show for operands
+/// with the high bit set (a signed/unsigned confusion, a sign extension), and a reduction then
+/// keeps whatever computed such an operand — a rotate, a float conversion — as if it were part
+/// of the bug. Feeding the constant directly lets that computation go.
+pub struct ConstResults;
+
+fn const_atoms(case: &TestCase) -> Vec<(usize, Inst, i64)> {
+    use cranelift_codegen::ir::Opcode;
+    let mut out = Vec::new();
+    for (fi, f) in case.functions.iter().enumerate() {
+        for inst in insts(f) {
+            let op = f.dfg.insts[inst].opcode();
+            let [r] = f.dfg.inst_results(inst) else {
+                continue;
+            };
+            let ty = f.dfg.value_type(*r);
+            if !ty.is_int()
+                || ty.bits() > 64
+                || op == Opcode::Iconst
+                || op.is_call()
+                || op.can_store()
+                || op.is_terminator()
+            {
+                continue;
+            }
+            let min = i64::MIN >> (64 - ty.bits());
+            for k in [-1, min] {
+                out.push((fi, inst, k));
+            }
+        }
+    }
+    out
+}
+
+impl Pass for ConstResults {
+    fn name(&self) -> &'static str {
+        "const-results"
+    }
+    fn count(&self, case: &TestCase) -> usize {
+        const_atoms(case).len()
+    }
+    fn apply(&self, case: &TestCase, range: Range<usize>) -> Option<TestCase> {
+        use cranelift_codegen::cursor::{Cursor, FuncCursor};
+        use cranelift_codegen::ir::InstBuilder;
+        let (fi, inst, k) = *const_atoms(case).get(range.start)?;
+        edit(case, |c| {
+            let f = &mut c.functions[fi];
+            let r = f.dfg.first_result(inst);
+            let ty = f.dfg.value_type(r);
+            let bits = ty.bits();
+            let k = if bits >= 64 {
+                k
+            } else {
+                k & ((1i64 << bits) - 1)
+            };
+            let v = FuncCursor::new(f).at_inst(inst).ins().iconst(ty, k);
+            f.layout.remove_inst(inst);
+            crate::reduce::ir::substitute(f, &std::collections::HashMap::from([(r, v)]));
+            Some(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
     use super::*;
+
+    #[test]
+    fn a_computed_operand_becomes_the_constant_that_shows_the_bug() {
+        let c = case(
+            "test run
+target x86_64
+
+function %f(i64) -> i64 system_v {
+block0(v0: i64):
+    v1 = iconst.i64 7
+    v2 = rotl v0, v1
+    v3 = umulhi v2, v2
+    return v3
+}
+; run: %f(1) == 0
+",
+        );
+        // A stand-in bug that needs a negative operand for `umulhi`.
+        let out = reduce_with(&c, |t| {
+            let text = t.to_text();
+            text.contains("umulhi")
+                && (text.contains("rotl")
+                    || text.contains("-1")
+                    || text.contains("0x8000_0000_0000_0000"))
+        });
+        let text = out.to_text();
+        assert!(!text.contains("rotl"), "{text}");
+        assert!(text.contains("umulhi"), "{text}");
+    }
 
     #[test]
     fn constants_offsets_and_arguments_go_to_zero_or_one() {
