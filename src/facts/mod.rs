@@ -98,6 +98,22 @@ pub fn func_addr_of(f: &Function, v: Value) -> Option<FuncRef> {
     }
 }
 
+/// Is `v` an address: a stack slot's, a function's or a symbol's, or one plus an offset?
+/// (Parameters may be pointers too; the generator only ever uses them as such, but nothing in
+/// the IR says so.)
+pub fn is_address(f: &Function, v: Value) -> bool {
+    match f.dfg.value_def(f.dfg.resolve_aliases(v)) {
+        ValueDef::Result(i, _) => {
+            let op = f.dfg.insts[i].opcode();
+            matches!(
+                op,
+                Opcode::StackAddr | Opcode::FuncAddr | Opcode::SymbolValue | Opcode::TlsValue
+            ) || (op == Opcode::Iadd && f.dfg.inst_args(i).iter().any(|&a| is_address(f, a)))
+        }
+        _ => false,
+    }
+}
+
 /// Every call instruction of function `caller` of `case`.
 pub fn call_sites(case: &TestCase, caller: usize) -> Vec<CallSite> {
     let f = &case.functions[caller];
@@ -251,7 +267,7 @@ pub fn first_unresolved_indirect_call(case: &TestCase) -> Option<String> {
 }
 
 /// `opcode` or `opcode.type` of every instruction of the given functions (the controlling type
-/// where the opcode has one).
+/// where the opcode has one), address arithmetic aside.
 pub fn opcodes(
     case: &TestCase,
     funcs: &[usize],

@@ -136,22 +136,6 @@ pub struct ShortcutInsts;
 /// How far back to look for a value to shortcut to.
 const SHORTCUT_DEPTH: usize = 4;
 
-fn is_address_like(f: &cranelift_codegen::ir::Function, v: cranelift_codegen::ir::Value) -> bool {
-    use cranelift_codegen::ir::{Opcode, ValueDef};
-    match f.dfg.value_def(f.dfg.resolve_aliases(v)) {
-        ValueDef::Result(i, _) => {
-            matches!(
-                f.dfg.insts[i].opcode(),
-                Opcode::StackAddr | Opcode::FuncAddr | Opcode::SymbolValue | Opcode::TlsValue
-            ) || (f.dfg.insts[i].opcode() == Opcode::Iadd
-                && f.dfg.inst_args(i).iter().any(|&a| is_address_like(f, a)))
-        }
-        // A parameter may be a pointer; the generator passes them only as addresses.
-        ValueDef::Param(..) => false,
-        _ => false,
-    }
-}
-
 fn shortcut_atoms(case: &TestCase) -> Vec<(usize, Inst, cranelift_codegen::ir::Value)> {
     let mut out = Vec::new();
     for (fi, f) in case.functions.iter().enumerate() {
@@ -186,7 +170,7 @@ fn shortcut_atoms(case: &TestCase) -> Vec<(usize, Inst, cranelift_codegen::ir::V
                     seen.push(v);
                     let vt = f.dfg.value_type(v);
                     if vt.is_int()
-                        && !is_address_like(f, v)
+                        && !crate::facts::is_address(f, v)
                         && (depth > 0 || (vt != ty && !conversion))
                         && address_operand(f, inst) != Some(v)
                     {

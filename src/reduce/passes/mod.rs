@@ -35,7 +35,7 @@ pub use inline::InlineCalls;
 pub use insts::{BypassInsts, RemoveInsts, ShortcutInsts};
 pub use runs::{DropRuns, ForgetExpectations};
 pub use settings::DropSettings;
-pub use signature::{RemoveParams, RemoveReturns, ShrinkSargs};
+pub use signature::{ExplicitSargCopies, RemoveParams, RemoveReturns, ShrinkSargs};
 pub use slots::{DropWriteOnlySlots, ShrinkSlots};
 pub use tailcalls::UntailCalls;
 pub use types::NarrowTypes;
@@ -67,6 +67,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         // What is left of the call graph is flattened where the finding allows, and the
         // callees that leaves unreferenced go.
         Box::new(Devirtualize),
+        Box::new(ExplicitSargCopies),
         Box::new(InlineCalls),
         Box::new(DropFunctions),
         Box::new(RemoveParams),

@@ -230,11 +230,95 @@ impl Pass for ShrinkSargs {
     }
 }
 
+/// Turns a function's `sarg` parameters into plain pointers with the copy made explicitly in
+/// its body (what [`crate::engine::sarg_copy`] does for the interpreter).
+///
+/// The program means the same, but no longer through the `sarg` ABI: if the finding survives,
+/// the ABI was not its cause, and the now plain call can be inlined; if it does not, the `sarg`
+/// stays in the reproducer as evidence.
+pub struct ExplicitSargCopies;
+
+fn sarg_functions(case: &TestCase) -> Vec<String> {
+    editable(case)
+        .into_iter()
+        .filter(|n| {
+            case.function(n).is_some_and(|f| {
+                f.signature
+                    .params
+                    .iter()
+                    .any(|p| matches!(p.purpose, ArgumentPurpose::StructArgument(_)))
+            })
+        })
+        .collect()
+}
+
+impl Pass for ExplicitSargCopies {
+    fn name(&self) -> &'static str {
+        "explicit-sarg-copies"
+    }
+    fn count(&self, case: &TestCase) -> usize {
+        sarg_functions(case).len()
+    }
+    fn apply(&self, case: &TestCase, atoms: Range<usize>) -> Option<TestCase> {
+        let name = sarg_functions(case).get(atoms.start)?.clone();
+        edit(case, |c| {
+            let fi = function_index(c, &name)?;
+            crate::engine::sarg_copy::lower(&mut c.functions[fi]);
+            edit_signature(
+                c,
+                &name,
+                &|sig| {
+                    for p in &mut sig.params {
+                        if matches!(p.purpose, ArgumentPurpose::StructArgument(_)) {
+                            p.purpose = ArgumentPurpose::Normal;
+                        }
+                    }
+                    Some(())
+                },
+                &mut |_, _| Some(()),
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
     use super::*;
     use crate::facts::calls_match;
+
+    #[test]
+    fn sarg_parameters_become_explicit_copies() {
+        let c = case(
+            "test run
+target x86_64
+
+function %g(i64 sarg(8)) -> i64 system_v {
+block0(v0: i64):
+    v1 = load.i64 notrap v0
+    return v1
+}
+
+function %main(i64) -> i64 system_v {
+    ss0 = explicit_slot 8
+    sig0 = (i64 sarg(8)) -> i64 system_v
+    fn0 = colocated %g sig0
+block0(v0: i64):
+    v1 = stack_addr.i64 ss0
+    store notrap v0, v1
+    v2 = call fn0(v1)
+    return v2
+}
+; run: %main(5) == 5
+",
+        );
+        let out = candidates(&ExplicitSargCopies, &c);
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].contains("sarg"), "{}", out[0]);
+        let t = case(&out[0]);
+        assert!(calls_match(&t), "{}", out[0]);
+        assert!(crate::facts::memory::accesses_in_bounds(&t), "{}", out[0]);
+    }
 
     const CALLS: &str = "test run
 target x86_64
