@@ -146,6 +146,73 @@ pub fn build_isa(case: &TestCase, overrides: &[(&str, &str)]) -> Result<OwnedTar
         .map_err(|e| anyhow!("target {triple}: {e}"))
 }
 
+/// The host CPU's boolean ISA flags, as Cranelift detects them.
+fn host_flags() -> &'static [(String, bool)] {
+    static HOST: std::sync::OnceLock<Vec<(String, bool)>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        cranelift_native::builder()
+            .ok()
+            .and_then(|b| b.finish(settings::Flags::new(settings::builder())).ok())
+            .map(|isa| {
+                isa.isa_flags()
+                    .iter()
+                    .filter_map(|v| v.as_bool().map(|b| (v.name.to_string(), b)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// The flags `isa` enables that the host CPU lacks.
+fn lacking(isa: &dyn isa::TargetIsa) -> Vec<String> {
+    let host = host_flags();
+    isa.isa_flags()
+        .iter()
+        .filter(|v| v.as_bool() == Some(true))
+        .filter(|v| host.iter().any(|(n, b)| n == v.name && !b))
+        .map(|v| v.name.to_string())
+        .collect()
+}
+
+/// ISA flags `case` enables that the host CPU lacks (empty for a foreign target, which never
+/// runs natively). Code using them would die of SIGILL: not a Cranelift bug, so such a case is
+/// compiled but not run (its engines report `Skipped`).
+pub fn host_lacks(case: &TestCase) -> Vec<String> {
+    if !case_arch(case).is_ok_and(|a| a == Arch::host()) {
+        return Vec::new();
+    }
+    build_isa(case, &[]).map(|isa| lacking(&*isa)).unwrap_or_default()
+}
+
+/// Whether the host can run code for `arch` with the ISA flags `flags` (a `target` line's
+/// flag list, e.g. `has_avx2 has_bmi2`): the generator draws only such sets for native runs.
+pub fn host_runs(arch: Arch, flags: &str) -> bool {
+    if arch != Arch::host() {
+        return true;
+    }
+    let Ok(mut b) = isa::lookup(arch.linux_triple()) else {
+        return false;
+    };
+    for f in flags.split_whitespace() {
+        if b.enable(f).is_err() {
+            return false;
+        }
+    }
+    b.finish(settings::Flags::new(settings::builder()))
+        .is_ok_and(|isa| lacking(&*isa).is_empty())
+}
+
+/// The [`crate::outcome::Outcome::Skipped`] reason for a case `host_lacks` flags for.
+pub fn host_lacks_reason(case: &TestCase) -> Option<String> {
+    let lacks = host_lacks(case);
+    (!lacks.is_empty()).then(|| {
+        format!(
+            "this CPU lacks {} (compiled, not run)",
+            lacks.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +242,22 @@ mod tests {
         c.set_setting("opt_level", "speed");
         let isa = build_isa(&c, &[("opt_level", "none")]).unwrap();
         assert_eq!(isa.flags().opt_level(), OptLevel::None);
+    }
+
+    #[test]
+    fn the_hosts_own_features_are_never_lacking() {
+        // No target line: the host with its detected features.
+        let host = TestCase::parse("test run\n\nfunction %f() {\nblock0:\n    return\n}\n").unwrap();
+        assert!(host_lacks(&host).is_empty());
+        // A foreign target never runs natively.
+        assert!(host_lacks(&case("aarch64 has_lse")).is_empty());
+        assert!(host_runs(Arch::Aarch64, "has_lse"));
+        // The baseline always runs; a flag set is runnable exactly when nothing is lacking.
+        assert!(host_runs(Arch::host(), ""));
+        if Arch::host() == Arch::X86_64 {
+            let avx2 = case("x86_64 has_avx has_avx2");
+            assert_eq!(host_runs(Arch::X86_64, "has_avx has_avx2"), host_lacks(&avx2).is_empty());
+        }
     }
 
     #[test]

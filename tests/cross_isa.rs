@@ -212,3 +212,83 @@ fn a_missing_cross_tool_is_skipped_inside_engines() {
         }
     }
 }
+
+/// Without the cross toolchains, `replay` cannot judge the foreign reproducers: they are
+/// SKIPPED with the missing tool named — never FIXED because only the interpreter ran — and the
+/// replay fails only for real regressions.
+#[test]
+fn replay_without_cross_tools_skips_and_says_which_tool() {
+    let out = Command::new(exe())
+        .env("CLIF_DIFF_CC_AARCH64", "/nonexistent/aarch64-gcc")
+        .env("CLIF_DIFF_QEMU_RISCV64", "/nonexistent/qemu-riscv64")
+        .env("CLIF_DIFF_QEMU_S390X", "/nonexistent/qemu-s390x")
+        .arg("replay")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/regressions"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("FIXED"), "{stdout}");
+    assert!(!stdout.contains("REGRESSION"), "{stdout}");
+    let skipped: Vec<&str> = stdout.lines().filter(|l| l.contains("SKIPPED")).collect();
+    // Every foreign file whose object path was asked for is skipped, naming its tool.
+    for (arch, tool) in [
+        ("aarch64-apple-stack-arg-ext", "aarch64-gcc"),
+        ("riscv64-single-pass", "qemu-riscv64"),
+        ("s390x-abi-traps", "qemu-s390x"),
+    ] {
+        let line = skipped
+            .iter()
+            .find(|l| l.contains(arch))
+            .unwrap_or_else(|| panic!("{arch} not skipped:\n{stdout}"));
+        assert!(line.contains(tool), "{line}");
+    }
+    // Host files still pass.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("seed-8852-sarg-call") && l.ends_with("pass")),
+        "{stdout}"
+    );
+}
+
+/// A case for the host with an ISA feature this CPU lacks is compiled (and finalized, and
+/// linked) but not run: the native engines report it as skipped, naming the feature — a SIGILL
+/// would be no Cranelift bug. (On a CPU with every feature listed there is nothing to skip.)
+#[test]
+fn features_the_cpu_lacks_are_compiled_not_run() {
+    use clif_diff::target::host_lacks;
+    if std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let flags = [
+        "has_avx512f",
+        "has_avx512vl",
+        "has_avx512dq",
+        "has_avx512bitalg",
+        "has_avx512vbmi",
+    ];
+    let text = |f: &str| {
+        format!(
+            "test run\ntarget x86_64 {f}\n\nfunction %f(i64) -> i64 system_v {{\nblock0(v0: i64):\n    return v0\n}}\n; run: %f(1) == 1\n"
+        )
+    };
+    let Some(missing) = flags
+        .iter()
+        .find(|f| !host_lacks(&clif_diff::case::TestCase::parse(&text(f)).unwrap()).is_empty())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lacking.clif");
+    std::fs::write(&file, text(missing)).unwrap();
+    let (out, report) = run_json(&file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    for e in [1, 2] {
+        let o = outcome(&report, "%f", e);
+        assert_eq!(o["kind"], "skipped", "{o:#}");
+        assert!(o["reason"].as_str().unwrap().contains(missing), "{o:#}");
+    }
+    // The run line's expectation and the interpreter are still two voices.
+    assert_eq!(report["verdict"], "agree");
+}

@@ -147,3 +147,39 @@ fn replay_fails_when_an_expectation_changes() {
         assert!(out.contains(status), "{out}");
     }
 }
+
+/// A hand-written file the verifier rejects is bad input (exit 2, one line naming the verifier
+/// error), not an `error:jit:compile:…` finding.
+#[test]
+fn a_file_the_verifier_rejects_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.clif");
+    std::fs::write(
+        &file,
+        "test run\ntarget x86_64\n\nfunction %f(i32) -> i64 system_v {\nblock0(v0: i32):\n    return v0\n}\n; run: %f(1) == 1\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["run", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("invalid case: verifier: %f:"), "{err}");
+    assert!(out.is_empty(), "{out}");
+}
+
+/// A line every engine runs out of time on is a hang of the case, said as such: not a
+/// `timeout:interp` finding.
+#[test]
+fn a_case_that_loops_everywhere_is_a_hang_not_a_finding() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/loop-forever.clif");
+    let (code, out, _) = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--timeout-ms",
+        "300",
+        "--fuel",
+        "100000",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verdict: hang"), "{out}");
+    assert!(!out.contains("bucket:"), "{out}");
+}

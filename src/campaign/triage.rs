@@ -487,8 +487,8 @@ pub fn pending(store: &FindingStore) -> Vec<(u8, ItemKind)> {
 
 /// A triage thread's loop: pops and processes items, reporting each decision, until
 /// `hard_stop` (which also abandons the reduction in flight), or until `finishing` is set and
-/// no urgent item (a new finding, a hit no identity explains) is left. What is left stays on
-/// disk for `clif-diff triage`.
+/// no urgent item (a new finding, a hit no identity explains or could not yet be told apart)
+/// is left. What is left stays on disk for `clif-diff triage`.
 pub fn serve(
     queue: &Queue,
     store: &FindingStore,
@@ -505,7 +505,7 @@ pub fn serve(
             }
             continue;
         };
-        if finishing.load(Ordering::Relaxed) && item.priority > 1 {
+        if finishing.load(Ordering::Relaxed) && item.priority > 2 {
             break;
         }
         let ctl = Control {

@@ -117,10 +117,11 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         s.runs_after
     );
     println!(
-        "candidates: {} tested, {} accepted, {} discarded unrun, {} repeats; {} rounds, {:.1} s{}",
+        "candidates: {} tested, {} accepted, {} discarded unrun ({} on a Cranelift panic), {} repeats; {} rounds, {:.1} s{}",
         s.tried,
         s.accepted,
         s.discarded,
+        s.panicked,
         s.repeated,
         s.rounds,
         s.elapsed.as_secs_f64(),

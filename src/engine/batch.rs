@@ -116,7 +116,9 @@ fn run_group(
         Ok(linked) => {
             let mut calls: Vec<Call> = Vec::new();
             for (b, case) in batch.iter().enumerate() {
-                match linked.failure(b) {
+                let skipped = crate::target::host_lacks_reason(case)
+                    .map(|reason| Outcome::Skipped { reason });
+                match linked.failure(b).or(skipped.as_ref()) {
                     Some(o) => {
                         for run in 0..case.runs.len() {
                             report(members[b], run, o.clone());

@@ -60,6 +60,9 @@ impl Compiled {
                 reason: "foreign-ISA JIT is compiled and finalized, not run".into(),
             };
         }
+        if let Some(reason) = crate::target::host_lacks_reason(case) {
+            return Outcome::Skipped { reason };
+        }
         let entry = self.program.run_entry[i];
         let sig = &self.program.funcs[self.program.entries[entry]].1.signature;
         let mut args = vec![0u8; SLOT * sig.params.len().max(1)];

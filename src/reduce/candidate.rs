@@ -131,6 +131,8 @@ pub struct Evaluator<'a> {
     pub tried: u64,
     pub accepted: u64,
     pub discarded: u64,
+    /// Candidates on which Cranelift code panicked (building, printing or checking them).
+    pub panicked: u64,
     pub repeated: u64,
     /// Candidates built so far (the count the reducer's test faults refer to).
     pub built: u64,
@@ -167,6 +169,7 @@ impl<'a> Evaluator<'a> {
             tried: 0,
             accepted: 0,
             discarded: 0,
+            panicked: 0,
             repeated: 0,
             built: 0,
             faults: opts.faults.clone(),
@@ -179,6 +182,7 @@ impl<'a> Evaluator<'a> {
         // Printing odd IR is Cranelift code too; a candidate it chokes on is no candidate.
         let Ok(text) = crate::panics::catch(|| cand.to_text()) else {
             self.discarded += 1;
+            self.panicked += 1;
             return Ok(false);
         };
         if !self.seen.insert(text.clone()) {
@@ -193,9 +197,17 @@ impl<'a> Evaluator<'a> {
                 .ok()
                 .filter(|p| !p.functions.is_empty() && validity.admits(p))
         });
-        let Ok(Some(parsed)) = parsed else {
-            self.discarded += 1;
-            return Ok(false);
+        let parsed = match parsed {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.discarded += 1;
+                return Ok(false);
+            }
+            Err(_) => {
+                self.discarded += 1;
+                self.panicked += 1;
+                return Ok(false);
+            }
         };
         let report = (self.test)(&parsed)?;
         self.tried += 1;

@@ -77,8 +77,12 @@ pub struct Stats {
     pub tried: u64,
     /// Candidates that kept the bucket (and so became the current case).
     pub accepted: u64,
-    /// Candidates discarded without running: unparsable or rejected by the verifier.
+    /// Candidates discarded without running: unparsable, rejected by the verifier, or without
+    /// a property the original had (see `candidate::Validity`).
     pub discarded: u64,
+    /// Candidates whose construction or checks panicked inside Cranelift (each rejected alone).
+    #[serde(default)]
+    pub panicked: u64,
     /// Candidates skipped because the same text was tested before.
     pub repeated: u64,
     /// Fixpoint rounds over all passes.
@@ -246,6 +250,7 @@ pub fn reduce(
     stats.tried = ev.tried;
     stats.accepted = ev.accepted;
     stats.discarded = ev.discarded;
+    stats.panicked = ev.panicked;
     stats.repeated = ev.repeated;
     stats.elapsed = start.elapsed();
     Ok(Reduced {

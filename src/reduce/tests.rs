@@ -233,3 +233,56 @@ fn candidates_that_change_an_engines_outcome_kind_are_rejected() {
     assert!(has(&r.case, "udiv"), "{}", r.case);
     assert!(r.stats.insts_after < r.stats.insts_before);
 }
+
+#[test]
+fn reducing_never_yields_a_signature_mismatched_indirect_call() {
+    // A stand-in finding that only needs a `call_indirect` to exist: every candidate that keeps
+    // one "reproduces". Several passes propose candidates whose indirect call no longer reaches
+    // a function of its signature (the pointer zeroed or made a constant, the callee's types
+    // narrowed) — the undefined behaviour a reduction once drifted into. None may be accepted.
+    let c = case("test run
+target x86_64
+
+function %g(i64) -> i64 system_v {
+block0(v0: i64):
+    v1 = iconst.i64 3
+    v2 = imul v0, v1
+    return v2
+}
+
+function %h(i8) -> i8 system_v {
+block0(v0: i8):
+    return v0
+}
+
+function %main(i64) -> i64 system_v {
+    sig0 = (i64) -> i64 system_v
+    fn0 = colocated %g sig0
+    fn1 = colocated %h(i8) -> i8 system_v
+block0(v0: i64):
+    v1 = func_addr.i64 fn0
+    v2 = call_indirect sig0, v1(v0)
+    v3 = ireduce.i8 v2
+    v4 = call fn1(v3)
+    v5 = uextend.i64 v4
+    return v5
+}
+; print: %main(5)
+");
+    // (Some passes' atom counting panics inside Cranelift on this module — the driver catches
+    // that; so does this census.)
+    let drifting: usize = super::passes::all()
+        .iter()
+        .flat_map(|p| {
+            crate::panics::catch(|| super::passes::testing::candidates(p.as_ref(), &c))
+                .unwrap_or_default()
+        })
+        .filter_map(|t| TestCase::parse(&t).ok())
+        .filter(|t| !crate::facts::indirect_calls_resolved(t))
+        .count();
+    assert!(drifting > 0, "the passes must be able to drift for this to test anything");
+    let out = reduce_with(&c, |t| t.to_text().contains("call_indirect"));
+    assert!(out.to_text().contains("call_indirect"), "{out}");
+    assert!(crate::facts::indirect_calls_resolved(&out), "{out}");
+    assert!(crate::facts::calls_match(&out), "{out}");
+}

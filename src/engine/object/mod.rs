@@ -41,6 +41,9 @@ pub fn run(
     if let Some(o) = linked.failure(0) {
         return report_all(runs, o.clone(), report);
     }
+    if let Some(reason) = crate::target::host_lacks_reason(case) {
+        return report_all(runs, Outcome::Skipped { reason }, report);
+    }
     let calls: Vec<Call> = runs.map(|i| linked.call(0, case, i)).collect();
     linked.execute(&calls, opts, &mut |c, o| report(c.run, o));
 }

@@ -115,6 +115,7 @@ pub fn run(pass: &dyn Pass, ev: &mut Evaluator) -> Result<()> {
                 Ok(None) => false,
                 Err(_) => {
                     ev.discarded += 1;
+                    ev.panicked += 1;
                     false
                 }
             };
