@@ -181,7 +181,9 @@ pub fn host_lacks(case: &TestCase) -> Vec<String> {
     if !case_arch(case).is_ok_and(|a| a == Arch::host()) {
         return Vec::new();
     }
-    build_isa(case, &[]).map(|isa| lacking(&*isa)).unwrap_or_default()
+    build_isa(case, &[])
+        .map(|isa| lacking(&*isa))
+        .unwrap_or_default()
 }
 
 /// Whether the host can run code for `arch` with the ISA flags `flags` (a `target` line's
@@ -205,12 +207,7 @@ pub fn host_runs(arch: Arch, flags: &str) -> bool {
 /// The [`crate::outcome::Outcome::Skipped`] reason for a case `host_lacks` flags for.
 pub fn host_lacks_reason(case: &TestCase) -> Option<String> {
     let lacks = host_lacks(case);
-    (!lacks.is_empty()).then(|| {
-        format!(
-            "this CPU lacks {} (compiled, not run)",
-            lacks.join(", ")
-        )
-    })
+    (!lacks.is_empty()).then(|| format!("this CPU lacks {} (compiled, not run)", lacks.join(", ")))
 }
 
 #[cfg(test)]
@@ -247,7 +244,8 @@ mod tests {
     #[test]
     fn the_hosts_own_features_are_never_lacking() {
         // No target line: the host with its detected features.
-        let host = TestCase::parse("test run\n\nfunction %f() {\nblock0:\n    return\n}\n").unwrap();
+        let host =
+            TestCase::parse("test run\n\nfunction %f() {\nblock0:\n    return\n}\n").unwrap();
         assert!(host_lacks(&host).is_empty());
         // A foreign target never runs natively.
         assert!(host_lacks(&case("aarch64 has_lse")).is_empty());
@@ -256,7 +254,10 @@ mod tests {
         assert!(host_runs(Arch::host(), ""));
         if Arch::host() == Arch::X86_64 {
             let avx2 = case("x86_64 has_avx has_avx2");
-            assert_eq!(host_runs(Arch::X86_64, "has_avx has_avx2"), host_lacks(&avx2).is_empty());
+            assert_eq!(
+                host_runs(Arch::X86_64, "has_avx has_avx2"),
+                host_lacks(&avx2).is_empty()
+            );
         }
     }
 

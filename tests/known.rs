@@ -102,7 +102,10 @@ block0(v0: i64):
     NearMiss {
         id: "multi-ret-needs-implicit-sret",
         // Told to return through memory, the signature is fine.
-        replace: &[("target s390x", "set enable_multi_ret_implicit_sret=true\ntarget s390x")],
+        replace: &[(
+            "target s390x",
+            "set enable_multi_ret_implicit_sret=true\ntarget s390x",
+        )],
         append: "",
     },
     NearMiss {
@@ -146,7 +149,11 @@ fn every_known_entry_explains_its_reproducer_and_not_its_near_miss() {
         let Some(rel) = &entry.reproducer else {
             // Only the C-interop entries have none: their bucket comes from a shape
             // recogniser with tests of its own (`cinterop::known`).
-            assert!(entry.when.abi_shape.is_some(), "{} has no reproducer", entry.id);
+            assert!(
+                entry.when.abi_shape.is_some(),
+                "{} has no reproducer",
+                entry.id
+            );
             continue;
         };
         let near = NEAR_MISSES
@@ -161,13 +168,15 @@ fn every_known_entry_explains_its_reproducer_and_not_its_near_miss() {
         let finding = report
             .findings
             .iter()
-            .find(|f| known.classify(&case, &report, f).is_some_and(|k| k.id == entry.id))
+            .find(|f| {
+                known
+                    .classify(&case, &report, f)
+                    .is_some_and(|k| k.id == entry.id)
+            })
             .unwrap_or_else(|| {
                 panic!(
                     "{}: {} is not classified as this entry (findings: {:?})",
-                    entry.id,
-                    rel,
-                    report.findings
+                    entry.id, rel, report.findings
                 )
             });
         // The near miss, judged against the same finding, is not.
@@ -180,7 +189,9 @@ fn every_known_entry_explains_its_reproducer_and_not_its_near_miss() {
         assert_ne!(edited, text, "{}: the near miss changes nothing", entry.id);
         let variant = TestCase::parse(&edited)
             .unwrap_or_else(|e| panic!("{}: near miss does not parse: {e}\n{edited}", entry.id));
-        let explained = known.classify(&variant, &report, finding).map(|k| k.id.clone());
+        let explained = known
+            .classify(&variant, &report, finding)
+            .map(|k| k.id.clone());
         assert_ne!(
             explained.as_deref(),
             Some(entry.id.as_str()),

@@ -78,7 +78,10 @@ fn two_different_faults_in_one_bucket_are_two_findings_each_reduced() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{stdout}");
-        assert!(stdout.contains("bucket: mismatch:interp!=jit=object"), "{stdout}");
+        assert!(
+            stdout.contains("bucket: mismatch:interp!=jit=object"),
+            "{stdout}"
+        );
     }
 }
 
@@ -132,7 +135,8 @@ fn a_reducer_that_dies_costs_its_reduction_and_the_campaign_goes_on() {
 fn a_jit_panic_does_not_hide_an_interp_object_mismatch() {
     // `far` JIT memory makes the colocated call's relocation panic the JIT; the test fault makes
     // the interpreter leak a `sarg` write. Both are findings of the same case.
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/sarg-copy-leak.clif");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/sarg-copy-leak.clif");
     let out = Command::new(EXE)
         .args(["run", "--json", "--jit-memory", "far"])
         .arg(&file)

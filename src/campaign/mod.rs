@@ -301,7 +301,9 @@ pub fn run(
     let mut stats = stats;
     stats.elapsed = cases_elapsed.into_inner().unwrap();
     stats.triage_after = start.elapsed().saturating_sub(stats.elapsed);
-    stats.triage_left = triage::pending(&store).len() as u64;
+    let left = triage::pending(&store);
+    stats.triage_left = left.iter().filter(|(p, _)| *p < 4).count() as u64;
+    stats.recheck_left = left.iter().filter(|(p, _)| *p == 4).count() as u64;
     write_summary(&cfg.out, &stats, &store, l.low)?;
     Ok(Outcome {
         state: State {

@@ -31,8 +31,10 @@ pub struct Stats {
     pub untriaged: u64,
     /// Triage decisions taken during the campaign.
     pub triaged: u64,
-    /// Triage items left on disk at the end.
+    /// Triage items left on disk at the end: findings not reduced, hits not identified.
     pub triage_left: u64,
+    /// Samples of known findings not yet re-checked after reduction.
+    pub recheck_left: u64,
     /// How long urgent triage went on after the cases were done.
     #[serde(serialize_with = "secs")]
     pub triage_after: Duration,
@@ -213,10 +215,23 @@ impl Stats {
                 s += &format!("      {}\n", f.dir.display());
             }
         }
+        if !self.buckets.is_empty() {
+            s += "cases per bucket:";
+            for (b, n) in &self.buckets {
+                s += &format!(" {b}={n}");
+            }
+            s += "\n";
+        }
         if self.triage_left > 0 {
             s += &format!(
-                "{} hits await triage on disk: clif-diff triage <DIR>\n",
+                "{} findings or hits await triage on disk (their identity is not decided): clif-diff triage <DIR>\n",
                 self.triage_left
+            );
+        }
+        if self.recheck_left > 0 {
+            s += &format!(
+                "{} samples of known findings await a re-check (clif-diff triage <DIR>)\n",
+                self.recheck_left
             );
         }
         s

@@ -112,12 +112,16 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
             Box::new(GenSource(cfg))
         }
     };
-    let mut plan = Plan::for_case(&source.case(args.seed), &args.engine.overrides()?)?;
+    let first = source.case(args.seed);
+    let mut plan = Plan::for_case(&first, &args.engine.overrides()?)?;
     // Directives of injected cases must not leak into the campaign's plan, except through the
     // command line; generated cases carry none.
     if args.from_dir.is_some() {
         plan = Plan::for_case(&TestCase::empty(), &args.engine.overrides()?)?;
     }
+    // A campaign that cannot run an engine it was asked for would only count skips: say so now,
+    // in one line (the missing tool and its package), instead of after the budget.
+    super::run::preflight(&first, &plan)?;
     let mut first_seed = args.seed;
     if args.resume
         && let Some(st) = campaign::load_state(&args.out)

@@ -98,6 +98,9 @@ pub fn print_report(report: &Report, known: &KnownBuckets, case: &clif_diff::cas
     if report.verdict.is_finding() {
         print!("  bucket: {}", report.bucket);
     }
+    if report.verdict == clif_diff::oracle::Verdict::Hang {
+        print!("  (every engine ran out of time: the case does not terminate; not a finding)");
+    }
     println!();
     if report.findings.len() > 1
         || report

@@ -240,7 +240,8 @@ fn reducing_never_yields_a_signature_mismatched_indirect_call() {
     // one "reproduces". Several passes propose candidates whose indirect call no longer reaches
     // a function of its signature (the pointer zeroed or made a constant, the callee's types
     // narrowed) — the undefined behaviour a reduction once drifted into. None may be accepted.
-    let c = case("test run
+    let c = case(
+        "test run
 target x86_64
 
 function %g(i64) -> i64 system_v {
@@ -268,7 +269,8 @@ block0(v0: i64):
     return v5
 }
 ; print: %main(5)
-");
+",
+    );
     // (Some passes' atom counting panics inside Cranelift on this module — the driver catches
     // that; so does this census.)
     let drifting: usize = super::passes::all()
@@ -280,7 +282,10 @@ block0(v0: i64):
         .filter_map(|t| TestCase::parse(&t).ok())
         .filter(|t| !crate::facts::indirect_calls_resolved(t))
         .count();
-    assert!(drifting > 0, "the passes must be able to drift for this to test anything");
+    assert!(
+        drifting > 0,
+        "the passes must be able to drift for this to test anything"
+    );
     let out = reduce_with(&c, |t| t.to_text().contains("call_indirect"));
     assert!(out.to_text().contains("call_indirect"), "{out}");
     assert!(crate::facts::indirect_calls_resolved(&out), "{out}");
