@@ -63,6 +63,10 @@ pub struct FindingInfo {
     /// For a finding triage split off a known entry: that entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escaped_known: Option<String>,
+    /// The known entry was recognised only in the reduced case (the original hid the cause
+    /// from the predicate).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_after_reduction: bool,
     /// Findings of the same bucket whose identity is contained in this one's (or contains it):
     /// possibly the same bug, reduced less far. Kept apart, because they may not be.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -392,6 +396,7 @@ impl FindingStore {
             status,
             signature: None,
             escaped_known: None,
+            known_after_reduction: false,
             related: Vec::new(),
             hits: 1,
             dir: self.dir.join(bucket_slug(key)),
@@ -541,6 +546,7 @@ impl FindingStore {
             },
             signature: Some(signature.clone()),
             escaped_known,
+            known_after_reduction: false,
             related,
             hits: 1,
             dir: self.dir.join(bucket_slug(&key)),

@@ -109,8 +109,15 @@ impl Stats {
     /// Counts a triage decision.
     pub fn triaged(&mut self, d: &Decision) {
         self.triaged += 1;
-        if d.is_new() {
-            self.new_findings += 1;
+        match d {
+            Decision::New { .. } => self.new_findings += 1,
+            Decision::KnownAfterReduction { finding, .. } => {
+                if *finding {
+                    self.new_findings = self.new_findings.saturating_sub(1);
+                }
+                self.known_findings += 1;
+            }
+            _ => {}
         }
     }
 
@@ -196,6 +203,7 @@ impl Stats {
             s += "hits  status                              finding\n";
             for f in findings {
                 let status = match (&f.known, &f.escaped_known) {
+                    (Some(k), _) if f.known_after_reduction => format!("known {k} (once reduced)"),
                     (Some(k), _) => format!("known {k}"),
                     (None, Some(k)) => format!("NEW (escaped known {k})"),
                     (None, None) => format!("NEW ({:?})", f.status)

@@ -203,6 +203,13 @@ pub enum Decision {
     Same { key: String },
     /// A known finding's sample still shows its cause.
     KnownConfirmed { key: String },
+    /// A hit no known entry explained turned out, reduced, to show a known entry's cause;
+    /// `finding` when it was a finding of its own until then.
+    KnownAfterReduction {
+        key: String,
+        known: String,
+        finding: bool,
+    },
     /// The item could not be decided; it stays on disk with a note.
     Undecided { what: String, why: String },
 }
@@ -223,6 +230,9 @@ impl Decision {
             }
             Decision::Same { key } => format!("triage: another hit of {key}"),
             Decision::KnownConfirmed { key } => format!("triage: known cause confirmed for {key}"),
+            Decision::KnownAfterReduction { key, known, .. } => {
+                format!("triage: {key} reduces to the cause of known `{known}`")
+            }
             Decision::Undecided { what, why } => format!("triage: {what} undecided: {why}"),
         }
     }
@@ -305,6 +315,18 @@ pub fn process(
         }
         _ => None,
     };
+    // A hit no known entry explained as generated may be one once reduced: the cause was
+    // there, in a shape the predicate does not see (reached through more calls, say). The
+    // reduced case is what the predicate is judged on then, and the finding says so. (Samples
+    // of known findings are judged the other way round, below.)
+    let known_after = match (&outcome.report, &outcome.finding, item) {
+        (_, _, ItemKind::KnownSample { .. }) => None,
+        (Some(report), Some(finding), _) if outcome.is_verified() => store
+            .known()
+            .classify(&outcome.case, report, finding)
+            .map(|k| k.id.clone()),
+        _ => None,
+    };
     match item {
         ItemKind::Finding { key } => {
             let dir = store.finding(key).map(|f| f.dir).unwrap_or_default();
@@ -329,7 +351,20 @@ pub fn process(
                     Status::Unreduced
                 };
                 f.signature = sig.clone();
+                if let Some(k) = &known_after {
+                    f.known = Some(k.clone());
+                    f.known_after_reduction = true;
+                    f.status = Status::Known;
+                }
             })?;
+            if let Some(k) = &known_after {
+                log("known after reduction");
+                return Ok(Decision::KnownAfterReduction {
+                    key: key.clone(),
+                    known: k.clone(),
+                    finding: true,
+                });
+            }
             log("reduced");
             if !outcome.is_verified() {
                 return Ok(Decision::Undecided {
@@ -354,6 +389,15 @@ pub fn process(
                     outcome.problem.unwrap_or_else(|| "no reduction".into()),
                 );
             };
+            if let (ItemKind::Untriaged { sample, .. }, Some(k)) = (item, &known_after) {
+                log("known after reduction");
+                let _ = std::fs::remove_file(sample);
+                return Ok(Decision::KnownAfterReduction {
+                    key: bucket.clone(),
+                    known: k.clone(),
+                    finding: false,
+                });
+            }
             let mut escaped = None;
             if let ItemKind::KnownSample { key, .. } = item {
                 let known_id = store.finding(key).and_then(|f| f.known);
