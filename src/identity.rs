@@ -126,8 +126,9 @@ pub fn scope(case: &TestCase, report: &Report, finding: &Finding) -> Vec<usize> 
 }
 
 /// The signature of `finding` in (reduced) `case`: what the functions in its [`scope`]
-/// compute — its [`profile`] without the [`PLUMBING`], or the whole profile when nothing but
-/// plumbing is left (the bug is in the plumbing, or in the calls).
+/// compute — its [`profile`] without the plumbing (moves, extensions, address arithmetic), or
+/// the whole profile when nothing but plumbing is left (the bug is in the plumbing, or in the
+/// calls).
 pub fn signature(case: &TestCase, report: &Report, finding: &Finding) -> Signature {
     let full = profile(case, &scope(case, report, finding));
     let plumbing: Vec<String> = PLUMBING.iter().map(|o| o.to_string()).collect();

@@ -15,14 +15,18 @@
 //!   `cranelift-jit` (host; any memory provider), `cranelift-object` + `cc` (+ qemu for foreign
 //!   targets). Each yields one [`outcome::Outcome`] per run line.
 //! * [`sandbox`]: engines only run inside worker processes; crashes, hangs and OOMs become
-//!   outcomes, never harness failures.
-//! * [`oracle`]: compares outcomes and names a disagreement by a stable *bucket*.
-//! * [`known`]: buckets that are understood (real upstream bugs, documented limits), as data.
-//! * [`reduce`]: shrinks a finding while it keeps its bucket, and writes the reproducer.
-//! * [`replay`]: the regression corpus, each file carrying its expected bucket.
+//!   outcomes, never harness failures. [`validate`] runs there first: a case the verifier
+//!   rejects as written is bad input, not a finding.
+//! * [`oracle`]: judges every run line and every engine, and names each disagreement (a case
+//!   can have several *findings*) by a stable *bucket*.
+//! * [`identity`]: which findings are the same bug — a bucket refined by what the reduced case
+//!   computes; [`known`]: findings that are understood, each with its cause as a predicate.
+//! * [`reduce`]: shrinks a finding in a worker process of its own while it keeps the finding and
+//!   every safety property of the original ([`facts`]), and writes the reproducer.
+//! * [`replay`]: the regression corpus, each file carrying the findings it shows.
 //!
 //! Around the pipeline: [`harness`] (one case, all engines, one report, with options from the
-//! case's directives), [`campaign`] (the fuzz loop and the findings store), [`fuzzing`] (the
+//! case's directives), [`campaign`] (the fuzz loop, the findings store and triage), [`fuzzing`] (the
 //! cargo-fuzz entry points), [`cinterop`] (Cranelift against the C compiler's ABI), [`report`]
 //! (the nightly report), [`corpus`] and [`import`] (growing the corpus, old CLIF syntax),
 //! [`bench`](mod@bench), and the plumbing: [`target`], [`toolchain`], [`value`], [`panics`].
