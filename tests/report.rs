@@ -99,4 +99,32 @@ fn known_buckets_are_green_and_a_flipped_expectation_is_red() {
         md.contains("Fixed (known finding no longer reproduces):** \n\n- "),
         "{md}"
     );
+
+    // A corpus file whose engine cannot run here is SKIPPED, and the nightly is red for it:
+    // it was asked to cover that target and could not.
+    std::fs::write(corpus.join("far.clif"), &text).unwrap();
+    let aarch64 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus/regressions/aarch64-apple-stack-arg-ext-clobbers-caller.clif");
+    std::fs::copy(&aarch64, corpus.join("apple.clif")).unwrap();
+    let replay = dir.path().join("skip.replay.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_clif-diff"))
+        .env("CLIF_DIFF_QEMU_AARCH64", "/nonexistent/qemu-aarch64")
+        .args(["replay", p(&corpus), "--json", p(&replay)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "a skip is no regression");
+    let md = dir.path().join("skip.md");
+    let (code, out) = bin(&[
+        "report",
+        "--campaign",
+        p(&camp),
+        "--replay",
+        p(&replay),
+        "--markdown",
+        p(&md),
+    ]);
+    let md = std::fs::read_to_string(md).unwrap();
+    assert_eq!(code, 1, "{out}\n{md}");
+    assert!(md.contains("**RED**") && md.contains("SKIPPED"), "{md}");
+    assert!(md.contains("/nonexistent/qemu-aarch64"), "{md}");
 }
