@@ -36,10 +36,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a finding is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// On disk, not reduced yet.
+    #[default]
     Pending,
     /// Reduced; for a coarse bucket its identity is known.
     Reduced,
@@ -56,6 +57,7 @@ pub struct FindingInfo {
     pub bucket: String,
     /// Known-entry id, when a known entry explains the finding.
     pub known: Option<String>,
+    #[serde(default)]
     pub status: Status,
     /// The identity of a coarse finding, from its reduced case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -427,7 +429,14 @@ impl FindingStore {
         reduced: Option<&str>,
     ) -> Result<PathBuf> {
         let slug = bucket_slug(&info.key);
-        let final_dir = self.dir.join(&slug);
+        // A key can come back (a finding moved to a known entry's key frees its bucket), and an
+        // earlier store may have left a directory: never write into another finding's.
+        let mut final_dir = self.dir.join(&slug);
+        let mut n = 1;
+        while final_dir.exists() {
+            n += 1;
+            final_dir = self.dir.join(format!("{slug}-{n}"));
+        }
         let tmp = self.dir.join(format!(
             ".{slug}.tmp-{}-{}",
             std::process::id(),
@@ -458,12 +467,7 @@ impl FindingStore {
             tmp.join("finding.json"),
             serde_json::to_string_pretty(&info)?,
         )?;
-        if final_dir.exists() {
-            // Left over from an earlier store with a different index; keep the old evidence.
-            std::fs::remove_dir_all(&tmp)?;
-        } else {
-            std::fs::rename(&tmp, &final_dir)?;
-        }
+        std::fs::rename(&tmp, &final_dir)?;
         Ok(final_dir)
     }
 
@@ -482,6 +486,30 @@ impl FindingStore {
             &info.dir.join("finding.json"),
             serde_json::to_string_pretty(info)?.as_bytes(),
         )
+    }
+
+    /// Files finding `key` under known entry `id` (its reduced case showed the entry's cause).
+    /// Its key changes, so that later hits of its bucket that no entry explains are not counted
+    /// on it but start a finding of their own.
+    pub fn reclassify_known(&self, key: &str, id: &str) -> Result<String> {
+        let mut findings = self.findings.lock().unwrap();
+        let Some(mut info) = findings.remove(key) else {
+            return Ok(key.to_string());
+        };
+        let mut new_key = format!("{}@{id}", info.bucket);
+        if findings.contains_key(&new_key) {
+            new_key = format!("{new_key}+{}", info.seed.unwrap_or(0));
+        }
+        info.key = new_key.clone();
+        info.known = Some(id.to_string());
+        info.known_after_reduction = true;
+        info.status = Status::Known;
+        write_atomic(
+            &info.dir.join("finding.json"),
+            serde_json::to_string_pretty(&info)?.as_bytes(),
+        )?;
+        findings.insert(new_key.clone(), info);
+        Ok(new_key)
     }
 
     /// Files a triaged hit under its identity: another hit of the finding with the same bucket
@@ -666,10 +694,84 @@ impl FindingStore {
 }
 
 fn read_info(dir: &Path) -> Option<FindingInfo> {
-    let text = std::fs::read_to_string(dir.join("finding.json")).ok()?;
+    // `bucket.json` is what stores before bug identity wrote (a nightly's cached state).
+    let text = std::fs::read_to_string(dir.join("finding.json"))
+        .or_else(|_| std::fs::read_to_string(dir.join("bucket.json")))
+        .ok()?;
     let mut f: FindingInfo = serde_json::from_str(&text).ok()?;
+    if f.known.is_some() {
+        f.status = Status::Known;
+    }
     if let Ok(h) = std::fs::read_to_string(dir.join("hits")) {
         f.hits = h.trim().parse().unwrap_or(f.hits);
     }
     Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineSpec;
+    use crate::outcome::Outcome;
+    use crate::value::Val;
+
+    fn mismatch(case: &TestCase) -> Report {
+        let engines: Vec<EngineSpec> = ["interp", "jit"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let ret = |v| Outcome::Returned {
+            values: vec![Val::I64(v)],
+        };
+        Report::judge(case, &engines, &[vec![ret(1)], vec![ret(2)]])
+    }
+
+    const CASE: &str = "test run\ntarget x86_64\n\nfunction %f(i64) -> i64 system_v {\nblock0(v0: i64):\n    v1 = umulhi v0, v0\n    return v1\n}\n; print: %f(3)\n";
+
+    #[test]
+    fn coarse_hits_wait_for_triage_and_a_reclassified_finding_frees_its_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FindingStore::open(dir.path(), KnownBuckets::default()).unwrap();
+        let case = TestCase::parse(CASE).unwrap();
+        let report = mismatch(&case);
+        let f = &report.findings[0];
+        let plan = Plan::default();
+        // The first hit of a bucket is a finding at once.
+        let first = store.record(&case, &plan, &report, f, Some(1)).unwrap();
+        assert!(matches!(first, Recorded::New { ref key, .. } if key == &f.bucket));
+        // A second hit of a coarse bucket cannot be told apart yet: it waits on disk.
+        let second = store.record(&case, &plan, &report, f, Some(2)).unwrap();
+        let Recorded::Untriaged {
+            sample, undecided, ..
+        } = &second
+        else {
+            panic!("{second:?}")
+        };
+        assert!(*undecided);
+        assert!(sample.exists());
+        // Once identified, a hit that lacks the identity's opcodes is certainly another bug.
+        store
+            .update(&f.bucket, |i| {
+                i.signature = Some(Signature(["rotr".to_string()].into()));
+            })
+            .unwrap();
+        let third = store.record(&case, &plan, &report, f, Some(3)).unwrap();
+        assert!(
+            matches!(&third, Recorded::Untriaged { explained_by, undecided: false, .. } if explained_by.is_empty()),
+            "{third:?}"
+        );
+        // A finding recognised as a known entry once reduced moves to the entry's key; the
+        // bucket's next hit no entry explains starts a finding of its own.
+        let moved = store.reclassify_known(&f.bucket, "some-known-bug").unwrap();
+        assert_eq!(moved, format!("{}@some-known-bug", f.bucket));
+        let fourth = store.record(&case, &plan, &report, f, Some(4)).unwrap();
+        assert!(
+            matches!(fourth, Recorded::New { ref key, .. } if key == &f.bucket),
+            "{fourth:?}"
+        );
+        // All of it is on disk.
+        let again = FindingStore::open(dir.path(), KnownBuckets::default()).unwrap();
+        assert_eq!(again.findings().len(), 2);
+        assert_eq!(again.untriaged_samples().len(), 2);
+    }
 }

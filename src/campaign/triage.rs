@@ -351,16 +351,12 @@ pub fn process(
                     Status::Unreduced
                 };
                 f.signature = sig.clone();
-                if let Some(k) = &known_after {
-                    f.known = Some(k.clone());
-                    f.known_after_reduction = true;
-                    f.status = Status::Known;
-                }
             })?;
             if let Some(k) = &known_after {
                 log("known after reduction");
+                let key = store.reclassify_known(key, k)?;
                 return Ok(Decision::KnownAfterReduction {
-                    key: key.clone(),
+                    key,
                     known: k.clone(),
                     finding: true,
                 });
