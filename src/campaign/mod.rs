@@ -244,15 +244,24 @@ pub fn run(
                                 progress.update(&s, start.elapsed());
                             }
                             for r in &recorded {
-                                if let Recorded::New { key, dir, known } = r {
-                                    progress.println(&format!(
-                                        "new finding {key}{} (seed {seed}) -> {}",
-                                        known
-                                            .as_ref()
-                                            .map(|k| format!(" [known: {k}]"))
-                                            .unwrap_or_default(),
+                                match r {
+                                    Recorded::New {
+                                        key,
+                                        dir,
+                                        known: None,
+                                    } => progress.println(&format!(
+                                        "NEW finding {key} (seed {seed}) -> {}",
                                         dir.display()
-                                    ));
+                                    )),
+                                    Recorded::New {
+                                        dir,
+                                        known: Some(k),
+                                        ..
+                                    } => progress.println(&format!(
+                                        "known finding `{k}`, first hit (seed {seed}) -> {}",
+                                        dir.display()
+                                    )),
+                                    _ => {}
                                 }
                                 if cfg.triage.is_some() {
                                     queue.after_record(r);
