@@ -44,6 +44,7 @@ pub mod harness;
 pub mod identity;
 pub mod import;
 pub mod known;
+pub mod localise;
 pub mod oracle;
 pub mod outcome;
 pub mod panics;

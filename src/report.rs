@@ -32,6 +32,10 @@ pub struct BucketLine {
     pub identity: Option<String>,
     /// A known entry whose sample, reduced, no longer showed the entry's cause.
     pub escaped_known: Option<String>,
+    /// Which stage of Cranelift the reduced finding needs.
+    pub localised: Vec<String>,
+    /// Findings possibly the same bug.
+    pub related: Vec<String>,
     pub case: PathBuf,
     /// The reducer's output, when it ran.
     pub reduced: Option<PathBuf>,
@@ -125,6 +129,8 @@ impl Nightly {
                     known: b.known.clone(),
                     identity: b.signature.as_ref().map(|s| s.describe()),
                     escaped_known: b.escaped_known.clone(),
+                    localised: b.localised.clone(),
+                    related: b.related.clone(),
                     case: b.dir.join("case.clif"),
                     reduced: reduced.exists().then_some(reduced),
                 };
@@ -228,6 +234,19 @@ impl Nightly {
             );
             if let Some(i) = &b.identity {
                 s += &format!("Identity (what the reduced case contains): `{i}`\n\n");
+            }
+            for l in &b.localised {
+                s += &format!("Localised: {l}\n\n");
+            }
+            if !b.related.is_empty() {
+                s += &format!(
+                    "Possibly the same bug as: {}\n\n",
+                    b.related
+                        .iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
             }
             if let Some(k) = &b.escaped_known {
                 s += &format!(

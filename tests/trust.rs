@@ -170,3 +170,36 @@ fn a_jit_panic_does_not_hide_an_interp_object_mismatch() {
         "{text}"
     );
 }
+
+#[test]
+fn localisation_names_the_pipeline_stage_a_finding_needs() {
+    use clif_diff::harness::{Overrides, Plan, check};
+    use clif_diff::sandbox::{Sandbox, WorkerCommand};
+    // The riscv64 single-pass bug: gone with the other register allocator, and nothing else.
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus/regressions/riscv64-single-pass-implicit-sret-f32.clif");
+    let case = clif_diff::case::load(&file).unwrap();
+    let plan = Plan::for_case(&case, &Overrides::default()).unwrap();
+    let mut sandbox = Sandbox::new(WorkerCommand { exe: EXE.into() });
+    let report = check(&mut sandbox, &case, &plan).unwrap();
+    let finding = report.finding("mismatch:interp!=object").unwrap();
+    let where_ = clif_diff::localise::localise(&mut sandbox, &case, &plan, finding).unwrap();
+    assert_eq!(where_.len(), 1, "{where_:?}");
+    assert!(where_[0].starts_with("register allocation"), "{where_:?}");
+    // A fault of the reference engine is no stage of Cranelift's: nothing localises it.
+    let umulhi = case_with_faults("tests/cases/fault-umulhi.clif");
+    let plan = Plan::for_case(&umulhi, &Overrides::default()).unwrap();
+    let report = check(&mut sandbox, &umulhi, &plan).unwrap();
+    let finding = &report.findings[0];
+    assert!(
+        clif_diff::localise::localise(&mut sandbox, &umulhi, &plan, finding)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn case_with_faults(rel: &str) -> clif_diff::case::TestCase {
+    let mut c = case(rel);
+    c.set_directive("fault", two_faults().to_directive());
+    c
+}

@@ -65,12 +65,15 @@ pub struct FindingInfo {
     /// For a finding triage split off a known entry: that entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escaped_known: Option<String>,
+    /// Which stage of Cranelift the reduced finding needs (see [`crate::localise`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub localised: Vec<String>,
     /// The known entry was recognised only in the reduced case (the original hid the cause
     /// from the predicate).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub known_after_reduction: bool,
-    /// Findings of the same bucket whose identity is contained in this one's (or contains it):
-    /// possibly the same bug, reduced less far. Kept apart, because they may not be.
+    /// Findings of the same bucket whose identity is contained in this one's (or contains it),
+    /// or that are localised alike: possibly the same bug. Kept apart, because they may not be.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<String>,
     pub hits: u64,
@@ -398,6 +401,7 @@ impl FindingStore {
             status,
             signature: None,
             escaped_known: None,
+            localised: Vec::new(),
             known_after_reduction: false,
             related: Vec::new(),
             hits: 1,
@@ -521,6 +525,7 @@ impl FindingStore {
         report: &Report,
         bucket: &str,
         signature: &Signature,
+        localised: &[String],
         reduced: Option<&str>,
         seed: Option<u64>,
         escaped_known: Option<String>,
@@ -560,6 +565,7 @@ impl FindingStore {
                 f.signature
                     .as_ref()
                     .is_some_and(|s| s.within(signature) || signature.within(s))
+                    || (!localised.is_empty() && f.localised == localised)
             })
             .map(|f| f.key.clone())
             .collect();
@@ -574,6 +580,7 @@ impl FindingStore {
             },
             signature: Some(signature.clone()),
             escaped_known,
+            localised: localised.to_vec(),
             known_after_reduction: false,
             related,
             hits: 1,

@@ -214,9 +214,12 @@ impl Stats {
                 if let Some(sig) = &f.signature {
                     s += &format!("      identity: {}\n", sig.describe());
                 }
+                for l in &f.localised {
+                    s += &format!("      localised: {l}\n");
+                }
                 if !f.related.is_empty() {
                     s += &format!(
-                        "      related to {} (one identity contains the other: possibly the same bug)\n",
+                        "      related to {} (identities contain one another, or localised alike: possibly the same bug)\n",
                         f.related.join(", ")
                     );
                 }

@@ -315,6 +315,15 @@ pub fn process(
         }
         _ => None,
     };
+    // Where in the pipeline a coarse finding lives: a few runs of the (small) reduced case with
+    // one knob turned each.
+    let localised = match &outcome.finding {
+        Some(f) if outcome.is_verified() && identity::is_coarse(&bucket) => {
+            let mut sandbox = crate::sandbox::Sandbox::new(worker.clone());
+            crate::localise::localise(&mut sandbox, &outcome.case, &plan, f).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
     // A hit no known entry explained as generated may be one once reduced: the cause was
     // there, in a shape the predicate does not see (reached through more calls, say). The
     // reduced case is what the predicate is judged on then, and the finding says so. (Samples
@@ -351,6 +360,7 @@ pub fn process(
                     Status::Unreduced
                 };
                 f.signature = sig.clone();
+                f.localised = localised.clone();
             })?;
             if let Some(k) = &known_after {
                 log("known after reduction");
@@ -370,7 +380,13 @@ pub fn process(
             }
             Ok(Decision::Reduced {
                 key: key.clone(),
-                identity: sig.map(|s| s.describe()),
+                identity: sig.map(|s| {
+                    let mut d = s.describe();
+                    if !localised.is_empty() {
+                        d += &format!(" [{}]", localised.join("; "));
+                    }
+                    d
+                }),
             })
         }
         ItemKind::Untriaged { .. } | ItemKind::KnownSample { .. } => {
@@ -421,6 +437,7 @@ pub fn process(
                 report,
                 &bucket,
                 &sig,
+                &localised,
                 reduced_text.as_deref(),
                 seed,
                 escaped.clone(),
@@ -439,7 +456,8 @@ pub fn process(
                             "a hit of known `{id}` whose reduced case lacks the cause: {}",
                             sig.describe()
                         ),
-                        None => format!("reduces to {}", sig.describe()),
+                        None if localised.is_empty() => format!("reduces to {}", sig.describe()),
+                        None => format!("reduces to {} [{}]", sig.describe(), localised.join("; ")),
                     };
                     Decision::New { key, dir, why }
                 }
