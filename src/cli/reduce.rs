@@ -172,6 +172,17 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         "replay: clif-diff run {}  (checked: same finding, same outcomes and result types)",
         out.display()
     );
+    if clif_diff::identity::is_coarse(&bucket) {
+        let found = clif_diff::localise::localise(&mut fresh, &written, &replay_plan, &reduced.finding)?;
+        println!(
+            "identity: {}",
+            clif_diff::identity::signature(&reduced.case, &reduced.report, &reduced.finding)
+                .describe()
+        );
+        for l in found {
+            println!("localised: {l}");
+        }
+    }
     Ok(0)
 }
 
