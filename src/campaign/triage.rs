@@ -176,11 +176,16 @@ pub struct Limits {
     pub max_candidates: Option<u64>,
 }
 
+/// Candidates one triage reduction may test. Reductions run at low priority beside the cases,
+/// so wall time says little about the work done; a reduction stopped early leaves extra
+/// instructions in the identity, so the count is generous (reductions seen so far: 400–900).
+pub const MAX_CANDIDATES: u64 = 2000;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            time: Duration::from_secs(120),
-            max_candidates: None,
+            time: Duration::from_secs(600),
+            max_candidates: Some(MAX_CANDIDATES),
         }
     }
 }
@@ -409,6 +414,28 @@ pub fn process(
                     known: k.clone(),
                     finding: false,
                 });
+            }
+            // A reduction stopped at its limit keeps instructions the bug does not need, so its
+            // identity is a superset of the true one: when it contains an identified finding's,
+            // it cannot be told apart from it. Left on disk for a triage with more time.
+            if outcome.stats.stopped_early && matches!(item, ItemKind::Untriaged { .. }) {
+                let contains: Vec<String> = store
+                    .findings()
+                    .into_iter()
+                    .filter(|f| f.bucket == bucket && f.known.is_none())
+                    .filter(|f| f.signature.as_ref().is_some_and(|s| s.within(&sig)))
+                    .map(|f| f.key)
+                    .collect();
+                if !contains.is_empty() {
+                    log("undecided: reduction incomplete");
+                    return Ok(Decision::Undecided {
+                        what: file.display().to_string(),
+                        why: format!(
+                            "the reduction stopped at its limit and still contains the identity of {}",
+                            contains.join(", ")
+                        ),
+                    });
+                }
             }
             let mut escaped = None;
             if let ItemKind::KnownSample { key, .. } = item {

@@ -44,8 +44,8 @@ pub struct Args {
     /// does it later from what is on disk.
     #[arg(long)]
     pub no_reduce: bool,
-    /// Time limit of one triage reduction.
-    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    /// Wall-clock limit of one triage reduction (each may also test at most 2000 candidates).
+    #[arg(long, value_parser = parse_duration, default_value = "600s")]
     pub reduce_budget: Duration,
     /// After the case budget, how long urgent triage (new findings) may go on.
     #[arg(long, value_parser = parse_duration, default_value = "120s")]
@@ -150,7 +150,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         triage: (!args.no_reduce).then_some(campaign::TriageConfig {
             limits: campaign::triage::Limits {
                 time: args.reduce_budget,
-                max_candidates: None,
+                max_candidates: Some(campaign::triage::MAX_CANDIDATES),
             },
             grace: args.triage_grace,
         }),

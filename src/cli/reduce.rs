@@ -173,7 +173,8 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         out.display()
     );
     if clif_diff::identity::is_coarse(&bucket) {
-        let found = clif_diff::localise::localise(&mut fresh, &written, &replay_plan, &reduced.finding)?;
+        let found =
+            clif_diff::localise::localise(&mut fresh, &written, &replay_plan, &reduced.finding)?;
         println!(
             "identity: {}",
             clif_diff::identity::signature(&reduced.case, &reduced.report, &reduced.finding)

@@ -17,8 +17,8 @@ pub struct Args {
     /// Total time budget; what is left stays on disk for the next run.
     #[arg(long, value_parser = parse_duration, default_value = "10m")]
     pub budget: Duration,
-    /// Time limit of one reduction.
-    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    /// Wall-clock limit of one reduction (each may also test at most 2000 candidates).
+    #[arg(long, value_parser = parse_duration, default_value = "600s")]
     pub reduce_budget: Duration,
     /// Skip the re-check of known findings' samples.
     #[arg(long)]
@@ -40,7 +40,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     items.sort_by_key(|(p, _)| *p);
     let limits = Limits {
         time: args.reduce_budget,
-        max_candidates: None,
+        max_candidates: Some(triage::MAX_CANDIDATES),
     };
     let start = Instant::now();
     let total = items.len();
