@@ -38,19 +38,30 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-for tool in cargo patch git tar jq cc; do
+for tool in cargo patch git tar python3 cc; do
   command -v "$tool" >/dev/null || die "\`$tool\` not found on PATH; it is needed to build and check the planted bugs"
 done
+
+# JSON field of a file, by a Python expression over `d` (python3 is on every machine; jq is not).
+jget() { # file expr
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print("" if v is None else v)' "$1" "$2"
+}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 patches=("$repo"/scripts/planted/*.patch)
 [ -e "${patches[0]}" ] || die "no patches in $repo/scripts/planted"
 opcode_of() { sed -n 's/^planted-opcode: *\([a-z_0-9]*\).*/\1/p' "$1" | head -n1; }
+# The pipeline stage a finding's localisation names when the bug is this patch's
+# (`planted-stage: mid-end`, `planted-stage: ISA features`): how findings that reduce to an
+# opcode the optimizer rewrites into the planted one are attributed.
+stage_of() { sed -n 's/^planted-stage: *\(.*\)$/\1/p' "$1" | head -n1; }
 planted_ops=()
+planted_stages=()
 for p in "${patches[@]}"; do
   op=$(opcode_of "$p")
   [ -n "$op" ] || die "$p: no \`planted-opcode: OP\` line"
   planted_ops+=("$op")
+  planted_stages+=("$(stage_of "$p")")
 done
 # [patch] only replaces a crate of exactly the pinned version.
 version=$(sed -n 's/^cranelift-codegen = { version = "=\([0-9.]*\)".*/\1/p' "$repo/Cargo.toml")
@@ -149,12 +160,19 @@ rc=0
 [ "$rc" -le 1 ] || die "triage failed (exit $rc)"
 
 phase check "running every new finding's reproducer on both builds"
-# The planted bug a finding is: the planted opcodes its identity names.
-attribute() { # signature tokens, space-separated
-  local hit=() op
-  for op in "${planted_ops[@]}"; do
-    case " $1 " in *" $op "*) hit+=("$op") ;; esac
+# The planted bug a finding is: the planted opcode its identity names, else the planted bug
+# whose stage its localisation names (`(by stage)`), else none.
+attribute() { # signature tokens (space-separated), localisation lines (|-separated)
+  local hit=() i
+  for i in "${!planted_ops[@]}"; do
+    case " $1 " in *" ${planted_ops[$i]} "*) hit+=("${planted_ops[$i]}") ;; esac
   done
+  if [ ${#hit[@]} -eq 0 ]; then
+    for i in "${!planted_ops[@]}"; do
+      local stage=${planted_stages[$i]}
+      [ -n "$stage" ] && case "$2" in "$stage"*|*"|$stage"*) hit+=("${planted_ops[$i]} (by stage)") ;; esac
+    done
+  fi
   case ${#hit[@]} in
     0) echo "none" ;;
     1) echo "${hit[0]}" ;;
@@ -173,20 +191,21 @@ declare -A proven=()
 new=0 known=0
 for info in "$out"/*/finding.json; do
   [ -e "$info" ] || continue
-  if [ -n "$(jq -r '.known // empty' "$info")" ]; then
+  if [ -n "$(jget "$info" 'd.get("known")')" ]; then
     known=$((known + 1))
     continue
   fi
   new=$((new + 1))
   dir=$(dirname "$info")
-  key=$(jq -r .key "$info")
-  bucket=$(jq -r .bucket "$info")
-  tokens=$(jq -r '(.signature // []) | join(" ")' "$info")
-  identity=$(jq -r 'if .signature then (.signature | join("+")) else "(none yet)" end' "$info")
+  key=$(jget "$info" 'd["key"]')
+  bucket=$(jget "$info" 'd["bucket"]')
+  tokens=$(jget "$info" '" ".join(d.get("signature") or [])')
+  identity=$(jget "$info" '"+".join(d["signature"]) if d.get("signature") else "(none yet)"')
+  stages=$(jget "$info" '"|".join(d.get("localised") or [])')
   reduced="$dir/reduced.clif"
   # Only a bucket's first finding gets reduce.json; for those triage splits off later, the
   # reducer's header line in reduced.clif says it.
-  insts=$(jq -r '"\(.stats.insts_before)->\(.stats.insts_after)"' "$dir/reduce.json" 2>/dev/null \
+  insts=$(jget "$dir/reduce.json" '"%d->%d" % (d["stats"]["insts_before"], d["stats"]["insts_after"])' 2>/dev/null \
     || sed -n '1s/.*: \([0-9]*\) instructions in .* -> \([0-9]*\) in .*/\1->\2/p' "$reduced" 2>/dev/null || true)
   fails=no passes=no
   if [ -f "$reduced" ]; then
@@ -199,19 +218,21 @@ for info in "$out"/*/finding.json; do
     "$pristine" run "$reduced" > "$dir/run-pristine.txt" 2>&1
     rc_pristine=$?
     set -e
-    got=$(jq -r .bucket "$dir/run-planted.json" 2>/dev/null || true)
+    got=$(jget "$dir/run-planted.json" 'd["bucket"]' 2>/dev/null || true)
     [ "$rc_planted" -eq 1 ] && [ "$got" = "$bucket" ] && fails=yes
     [ "$rc_pristine" -eq 0 ] && passes=yes
   else
     insts="(not reduced)"
   fi
-  bug=$(attribute "$tokens")
+  bug=$(attribute "$tokens" "$stages")
   # shellcheck disable=SC2059
   printf "$fmt" "$key" "$identity" "${insts:--}" "$fails" "$passes" "$bug" >> "$table"
-  related=$(jq -r '(.related // []) | join(", ")' "$info")
-  [ -z "$related" ] || notes+=("$key: identity overlaps $related (possibly the same bug, reduced less far)")
-  if [ "$fails" = yes ] && [ "$passes" = yes ] && [ "$bug" != none ] && [[ "$bug" != ambiguous:* ]]; then
-    proven[$bug]="${proven[$bug]:-}${proven[$bug]:+, }$key (${reduced#"$results"/})"
+  related=$(jget "$info" '", ".join(d.get("related") or [])')
+  [ -z "$related" ] || notes+=("$key: related to $related (identities overlap, or localised alike: possibly the same bug)")
+  [ -z "$stages" ] || notes+=("$key: localised: ${stages//|/; }")
+  op=${bug% (by stage)}
+  if [ "$fails" = yes ] && [ "$passes" = yes ] && [ "$bug" = "$op" ] && [ "$bug" != none ] && [[ "$bug" != ambiguous:* ]]; then
+    proven[$op]="${proven[$op]:-}${proven[$op]:+, }$key (${reduced#"$results"/})"
   fi
 done
 phase "" "result"
@@ -220,7 +241,7 @@ for n in "${notes[@]}"; do echo "note: $n"; done
 if grep -q ' none$' "$table"; then
   # The mid-end rewrites some opcodes into others (udiv by a constant into umulhi, bxor with -1
   # into bnot), so a planted bug can reduce to a case without its opcode.
-  echo "note: 'none' = the identity names no planted opcode; if it fails on planted and passes on pristine, it is a planted bug reached through an opcode the optimizer rewrites into a planted one (or both bugs together)"
+  echo "note: 'none' = neither the identity names a planted opcode nor the localisation a planted stage"
 fi
 left=$(sed -n 's/.*; \([0-9]*\) left$/\1/p' "$results/triage.log" | tail -n1)
 echo "new findings: $new, known: $known; triage items left on disk: ${left:-?}"

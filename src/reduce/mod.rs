@@ -156,11 +156,38 @@ pub fn reduce_in(
     reduce(&case, bucket, &mut test, opts)
 }
 
-/// What a round must decrease: instructions, then functions, run lines, and text length.
-fn measure(case: &TestCase) -> (usize, usize, usize, usize) {
+/// What a round must decrease, most important first: functions (inlining a call and dropping
+/// the callee is progress even when the caller grows), `sarg` parameters (made explicit copies),
+/// instructions that compute (a constant replacing a computation is progress; the instructions
+/// it leaves dead go in the next round), all instructions, run lines, text length. No pass adds a
+/// function or a `sarg`, so the order is well-founded.
+fn measure(case: &TestCase) -> (usize, usize, usize, usize, usize, usize) {
+    use cranelift_codegen::ir::{ArgumentPurpose, Opcode};
+    let sargs = case
+        .functions
+        .iter()
+        .flat_map(|f| &f.signature.params)
+        .filter(|p| matches!(p.purpose, ArgumentPurpose::StructArgument(_)))
+        .count();
+    let computing = case
+        .functions
+        .iter()
+        .map(|f| {
+            crate::facts::insts(f)
+                .filter(|&i| {
+                    !matches!(
+                        f.dfg.insts[i].opcode(),
+                        Opcode::Iconst | Opcode::F32const | Opcode::F64const | Opcode::Vconst
+                    )
+                })
+                .count()
+        })
+        .sum();
     (
-        count_insts(case),
         case.functions.len(),
+        sargs,
+        computing,
+        count_insts(case),
         case.runs.len(),
         case.to_text().len(),
     )
