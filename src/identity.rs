@@ -130,7 +130,11 @@ pub fn scope(case: &TestCase, report: &Report, finding: &Finding) -> Vec<usize> 
 /// the whole profile when nothing but plumbing is left (the bug is in the plumbing, or in the
 /// calls).
 pub fn signature(case: &TestCase, report: &Report, finding: &Finding) -> Signature {
-    let full = profile(case, &scope(case, report, finding));
+    computing(profile(case, &scope(case, report, finding)))
+}
+
+/// `full` without the [`PLUMBING`] tokens, or `full` itself when nothing else is left.
+pub fn computing(full: Signature) -> Signature {
     let plumbing: Vec<String> = PLUMBING.iter().map(|o| o.to_string()).collect();
     let core: BTreeSet<String> = full
         .0

@@ -11,7 +11,8 @@
 
 use crate::case::TestCase;
 use crate::harness::{Plan, check};
-use crate::oracle::Finding;
+use crate::identity::{self, Signature};
+use crate::oracle::{Finding, Report};
 use crate::sandbox::Sandbox;
 use crate::target::{Arch, case_arch, host_runs};
 use anyhow::Result;
@@ -29,7 +30,7 @@ fn variants(case: &TestCase) -> Vec<Variant> {
         let mut c = case.clone();
         c.set_setting("opt_level", "none");
         out.push(Variant {
-            what: format!("mid-end: gone at opt_level=none (was {opt})"),
+            what: "mid-end: gone at opt_level=none".to_string(),
             case: c,
         });
     }
@@ -42,7 +43,7 @@ fn variants(case: &TestCase) -> Vec<Variant> {
     let mut c = case.clone();
     c.set_setting("regalloc_algorithm", other);
     out.push(Variant {
-        what: format!("register allocation: gone with regalloc_algorithm={other} (was {ra})"),
+        what: format!("register allocation: gone with regalloc_algorithm={other}"),
         case: c,
     });
     if let (Ok(arch), Some(target)) = (case_arch(case), &case.target) {
@@ -89,6 +90,36 @@ pub fn localise(
         }
     }
     Ok(out)
+}
+
+/// What the reduced case computes once Cranelift's mid-end is done with it: the identity
+/// tokens of the optimised functions the finding's run line reaches, as the backend sees them
+/// (the IR is optimised in a worker, with the settings of a native side of the finding).
+///
+/// A mid-end that rewrites `udiv` by a constant into `umulhi` hands the backend a `umulhi`: a
+/// finding whose identity is `udiv` and whose optimised code computes `umulhi` is related to a
+/// `umulhi` finding. `None` when the case cannot be optimised (or has no native side).
+pub fn optimised(
+    sandbox: &mut Sandbox,
+    case: &TestCase,
+    report: &Report,
+    finding: &Finding,
+) -> Option<Signature> {
+    let side = report.engines.iter().find(|e| {
+        finding.sides.contains(&e.label()) && e.kind != crate::engine::EngineKind::Interp
+    })?;
+    let texts = sandbox.optimized(case, &side.overrides).ok()?;
+    let mut opt = case.clone();
+    for (f, text) in opt.functions.iter_mut().zip(&texts) {
+        *f = cranelift_reader::parse_functions(text)
+            .ok()?
+            .into_iter()
+            .next()?;
+    }
+    Some(identity::computing(identity::profile(
+        &opt,
+        &identity::scope(&opt, report, finding),
+    )))
 }
 
 #[cfg(test)]

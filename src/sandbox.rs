@@ -57,6 +57,21 @@ enum Response {
     Done,
 }
 
+/// Ask the worker for the case's functions as Cranelift's mid-end leaves them.
+#[derive(Serialize, Deserialize)]
+struct OptimizeRequest {
+    optimize: String,
+    /// Settings to apply on top of the case's (an engine's overrides).
+    overrides: Vec<(String, String)>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum OptimizeResponse {
+    /// Each function, optimised, as CLIF text.
+    Optimized(Vec<String>),
+    Failed(String),
+}
+
 /// What a sandbox run observed.
 pub struct Execution {
     /// `outcomes[engine][run]`.
@@ -356,6 +371,65 @@ fn fill(got: &mut [Vec<Option<Outcome>>], outcome: impl Fn() -> Outcome) {
     }
 }
 
+impl Sandbox {
+    /// `case`'s functions after Cranelift's mid-end (the IR the backend lowers), with
+    /// `overrides` applied to the case's settings, as CLIF text. Runs in the worker: optimising
+    /// is Cranelift code. `Err` when the worker died or Cranelift refused.
+    pub fn optimized(
+        &mut self,
+        case: &TestCase,
+        overrides: &[(String, String)],
+    ) -> Result<Vec<String>> {
+        let req = OptimizeRequest {
+            optimize: case.to_text(),
+            overrides: overrides.to_vec(),
+        };
+        let line = serde_json::to_string(&req)? + "\n";
+        let deadline = self.compile_budget;
+        let w = self.worker()?;
+        w.stdin.write_all(line.as_bytes())?;
+        w.stdin.flush()?;
+        match w.lines.recv_timeout(deadline) {
+            Ok(l) => match serde_json::from_str::<OptimizeResponse>(&l)? {
+                OptimizeResponse::Optimized(f) => Ok(f),
+                OptimizeResponse::Failed(e) => Err(anyhow!("{e}")),
+            },
+            Err(e) => {
+                let timed_out = e == RecvTimeoutError::Timeout;
+                let w = self.worker.take().unwrap();
+                let o = w.bury(timed_out, "optimize");
+                Err(anyhow!("the worker did not optimise the case: {o}"))
+            }
+        }
+    }
+}
+
+fn optimize(req: &OptimizeRequest) -> OptimizeResponse {
+    let run = || -> Result<Vec<String>, String> {
+        let case = TestCase::parse(&req.optimize).map_err(|e| e.to_string())?;
+        let o: Vec<(&str, &str)> = req
+            .overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let isa = crate::target::build_isa(&case, &o).map_err(|e| format!("{e:#}"))?;
+        case.functions
+            .iter()
+            .map(|f| {
+                let mut ctx = cranelift_codegen::Context::for_function(f.clone());
+                ctx.optimize(&*isa, &mut Default::default())
+                    .map_err(|e| format!("{e:?}"))?;
+                Ok(ctx.func.display().to_string())
+            })
+            .collect()
+    };
+    match crate::panics::catch(run) {
+        Ok(Ok(f)) => OptimizeResponse::Optimized(f),
+        Ok(Err(e)) => OptimizeResponse::Failed(e),
+        Err(p) => OptimizeResponse::Failed(format!("panic: {}", p.message)),
+    }
+}
+
 /// The worker side: serve requests from stdin until it closes.
 pub fn worker_main() -> Result<()> {
     crate::panics::install_hook();
@@ -380,6 +454,11 @@ fn serve() -> Result<()> {
         }
         if let Ok(b) = serde_json::from_str::<batch::BatchRequest>(&line) {
             batch::serve(b, &mut out)?;
+            continue;
+        }
+        if let Ok(o) = serde_json::from_str::<OptimizeRequest>(&line) {
+            writeln!(out, "{}", serde_json::to_string(&optimize(&o))?)?;
+            out.flush()?;
             continue;
         }
         let req: Request = serde_json::from_str(&line).context("bad request")?;

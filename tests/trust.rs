@@ -203,3 +203,24 @@ fn case_with_faults(rel: &str) -> clif_diff::case::TestCase {
     c.set_directive("fault", two_faults().to_directive());
     c
 }
+
+#[test]
+fn the_mid_end_view_links_a_rewritten_finding_to_the_op_it_became() {
+    use clif_diff::harness::{Overrides, Plan, check};
+    use clif_diff::sandbox::{Sandbox, WorkerCommand};
+    // At opt_level=speed the mid-end turns an unsigned division by a constant into a `umulhi`
+    // by a magic number: a bug in `umulhi`'s lowering shows through a `udiv`.
+    let case = clif_diff::case::TestCase::parse(
+        "; clif-diff: fault = interp-swap:udiv>urem\ntest run\nset opt_level=speed\ntarget x86_64\n\nfunction %f(i32) -> i32 system_v {\nblock0(v0: i32):\n    v1 = iconst.i32 7\n    v2 = udiv v0, v1\n    return v2\n}\n; print: %f(100)\n",
+    )
+    .unwrap();
+    let plan = Plan::for_case(&case, &Overrides::default()).unwrap();
+    let mut sandbox = Sandbox::new(WorkerCommand { exe: EXE.into() });
+    let report = check(&mut sandbox, &case, &plan).unwrap();
+    let finding = &report.findings[0];
+    let sig = clif_diff::identity::signature(&case, &report, finding);
+    assert_eq!(sig.describe(), "udiv");
+    let opt = clif_diff::localise::optimised(&mut sandbox, &case, &report, finding).unwrap();
+    assert!(opt.0.contains("umulhi"), "{}", opt.describe());
+    assert!(!opt.0.contains("udiv"), "{}", opt.describe());
+}

@@ -68,6 +68,10 @@ pub struct FindingInfo {
     /// Which stage of Cranelift the reduced finding needs (see [`crate::localise`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub localised: Vec<String>,
+    /// What the reduced case computes after Cranelift's mid-end (see
+    /// [`crate::localise::optimised`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimised: Option<Signature>,
     /// The known entry was recognised only in the reduced case (the original hid the cause
     /// from the predicate).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -402,6 +406,7 @@ impl FindingStore {
             signature: None,
             escaped_known: None,
             localised: Vec::new(),
+            optimised: None,
             known_after_reduction: false,
             related: Vec::new(),
             hits: 1,
@@ -526,6 +531,7 @@ impl FindingStore {
         bucket: &str,
         signature: &Signature,
         localised: &[String],
+        optimised: Option<&Signature>,
         reduced: Option<&str>,
         seed: Option<u64>,
         escaped_known: Option<String>,
@@ -562,10 +568,17 @@ impl FindingStore {
             .values()
             .filter(|f| f.bucket == bucket && f.known.is_none())
             .filter(|f| {
-                f.signature
-                    .as_ref()
-                    .is_some_and(|s| s.within(signature) || signature.within(s))
-                    || (!localised.is_empty() && f.localised == localised)
+                let Some(s) = &f.signature else {
+                    return false;
+                };
+                // One identity contains the other; or one's optimised code computes the
+                // other's identity (the mid-end turned one into the other); or both need the
+                // same stages of the pipeline.
+                s.within(signature)
+                    || signature.within(s)
+                    || optimised.is_some_and(|o| s.within(o))
+                    || f.optimised.as_ref().is_some_and(|o| signature.within(o))
+                    || (!localised.is_empty() && stages(&f.localised) == stages(localised))
             })
             .map(|f| f.key.clone())
             .collect();
@@ -581,6 +594,7 @@ impl FindingStore {
             signature: Some(signature.clone()),
             escaped_known,
             localised: localised.to_vec(),
+            optimised: optimised.cloned(),
             known_after_reduction: false,
             related,
             hits: 1,
@@ -698,6 +712,16 @@ impl FindingStore {
         }
         out
     }
+}
+
+/// The pipeline stages named by localisation lines (`mid-end`, `ISA features`, ...).
+fn stages(localised: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = localised
+        .iter()
+        .map(|l| l.split(':').next().unwrap_or(l))
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 fn read_info(dir: &Path) -> Option<FindingInfo> {

@@ -217,9 +217,16 @@ impl Stats {
                 for l in &f.localised {
                     s += &format!("      localised: {l}\n");
                 }
+                if let Some(o) = f
+                    .optimised
+                    .as_ref()
+                    .filter(|o| Some(*o) != f.signature.as_ref())
+                {
+                    s += &format!("      after the mid-end: {}\n", o.describe());
+                }
                 if !f.related.is_empty() {
                     s += &format!(
-                        "      related to {} (identities contain one another, or localised alike: possibly the same bug)\n",
+                        "      related to {} (identities overlap, the mid-end turns one into the other, or localised alike: possibly the same bug)\n",
                         f.related.join(", ")
                     );
                 }

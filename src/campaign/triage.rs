@@ -322,12 +322,16 @@ pub fn process(
     };
     // Where in the pipeline a coarse finding lives: a few runs of the (small) reduced case with
     // one knob turned each.
-    let localised = match &outcome.finding {
-        Some(f) if outcome.is_verified() && identity::is_coarse(&bucket) => {
+    let (localised, optimised) = match (&outcome.finding, &outcome.report) {
+        (Some(f), Some(r)) if outcome.is_verified() && identity::is_coarse(&bucket) => {
             let mut sandbox = crate::sandbox::Sandbox::new(worker.clone());
-            crate::localise::localise(&mut sandbox, &outcome.case, &plan, f).unwrap_or_default()
+            (
+                crate::localise::localise(&mut sandbox, &outcome.case, &plan, f)
+                    .unwrap_or_default(),
+                crate::localise::optimised(&mut sandbox, &outcome.case, r, f),
+            )
         }
-        _ => Vec::new(),
+        _ => (Vec::new(), None),
     };
     // A hit no known entry explained as generated may be one once reduced: the cause was
     // there, in a shape the predicate does not see (reached through more calls, say). The
@@ -366,6 +370,7 @@ pub fn process(
                 };
                 f.signature = sig.clone();
                 f.localised = localised.clone();
+                f.optimised = optimised.clone();
             })?;
             if let Some(k) = &known_after {
                 log("known after reduction");
@@ -465,6 +470,7 @@ pub fn process(
                 &bucket,
                 &sig,
                 &localised,
+                optimised.as_ref(),
                 reduced_text.as_deref(),
                 seed,
                 escaped.clone(),

@@ -183,6 +183,11 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         for l in found {
             println!("localised: {l}");
         }
+        if let Some(o) =
+            clif_diff::localise::optimised(&mut fresh, &written, &replayed, &reduced.finding)
+        {
+            println!("after the mid-end: {}", o.describe());
+        }
     }
     Ok(0)
 }
