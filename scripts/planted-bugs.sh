@@ -160,17 +160,23 @@ rc=0
 [ "$rc" -le 1 ] || die "triage failed (exit $rc)"
 
 phase check "running every new finding's reproducer on both builds"
-# The planted bug a finding is: the planted opcode its identity names, else the planted bug
-# whose stage its localisation names (`(by stage)`), else none.
-attribute() { # signature tokens (space-separated), localisation lines (|-separated)
+# The planted bug a finding is: the planted opcode its identity names; else the one its code
+# computes after the mid-end (`(after the mid-end)`: a `udiv` by a constant becomes a `umulhi`);
+# else the planted bug whose stage its localisation names (`(by stage)`); else none.
+attribute() { # identity tokens, optimised tokens (space-separated), localisation (|-separated)
   local hit=() i
   for i in "${!planted_ops[@]}"; do
     case " $1 " in *" ${planted_ops[$i]} "*) hit+=("${planted_ops[$i]}") ;; esac
   done
   if [ ${#hit[@]} -eq 0 ]; then
     for i in "${!planted_ops[@]}"; do
+      case " $2 " in *" ${planted_ops[$i]} "*) hit+=("${planted_ops[$i]} (after the mid-end)") ;; esac
+    done
+  fi
+  if [ ${#hit[@]} -eq 0 ]; then
+    for i in "${!planted_ops[@]}"; do
       local stage=${planted_stages[$i]}
-      [ -n "$stage" ] && case "$2" in "$stage"*|*"|$stage"*) hit+=("${planted_ops[$i]} (by stage)") ;; esac
+      [ -n "$stage" ] && case "$3" in "$stage"*|*"|$stage"*) hit+=("${planted_ops[$i]} (by stage)") ;; esac
     done
   fi
   case ${#hit[@]} in
@@ -202,6 +208,7 @@ for info in "$out"/*/finding.json; do
   tokens=$(jget "$info" '" ".join(d.get("signature") or [])')
   identity=$(jget "$info" '"+".join(d["signature"]) if d.get("signature") else "(none yet)"')
   stages=$(jget "$info" '"|".join(d.get("localised") or [])')
+  optimised=$(jget "$info" '" ".join(d.get("optimised") or [])')
   reduced="$dir/reduced.clif"
   # Only a bucket's first finding gets reduce.json; for those triage splits off later, the
   # reducer's header line in reduced.clif says it.
@@ -224,13 +231,13 @@ for info in "$out"/*/finding.json; do
   else
     insts="(not reduced)"
   fi
-  bug=$(attribute "$tokens" "$stages")
+  bug=$(attribute "$tokens" "$optimised" "$stages")
   # shellcheck disable=SC2059
   printf "$fmt" "$key" "$identity" "${insts:--}" "$fails" "$passes" "$bug" >> "$table"
   related=$(jget "$info" '", ".join(d.get("related") or [])')
   [ -z "$related" ] || notes+=("$key: related to $related (identities overlap, or localised alike: possibly the same bug)")
   [ -z "$stages" ] || notes+=("$key: localised: ${stages//|/; }")
-  op=${bug% (by stage)}
+  op=${bug%% (*}
   if [ "$fails" = yes ] && [ "$passes" = yes ] && [ "$bug" = "$op" ] && [ "$bug" != none ] && [[ "$bug" != ambiguous:* ]]; then
     proven[$op]="${proven[$op]:-}${proven[$op]:+, }$key (${reduced#"$results"/})"
   fi
@@ -241,7 +248,7 @@ for n in "${notes[@]}"; do echo "note: $n"; done
 if grep -q ' none$' "$table"; then
   # The mid-end rewrites some opcodes into others (udiv by a constant into umulhi, bxor with -1
   # into bnot), so a planted bug can reduce to a case without its opcode.
-  echo "note: 'none' = neither the identity names a planted opcode nor the localisation a planted stage"
+  echo "note: 'none' = neither the identity nor the optimised code names a planted opcode, nor the localisation a planted stage"
 fi
 left=$(sed -n 's/.*; \([0-9]*\) left$/\1/p' "$results/triage.log" | tail -n1)
 echo "new findings: $new, known: $known; triage items left on disk: ${left:-?}"
