@@ -329,7 +329,11 @@ block0:
         )
         .unwrap();
         let ops: Vec<Opcode> = opcodes(&case, &[0]).into_iter().map(|(o, _)| o).collect();
-        assert_eq!(ops.iter().filter(|&&o| o == Opcode::Iadd).count(), 1, "{ops:?}");
+        assert_eq!(
+            ops.iter().filter(|&&o| o == Opcode::Iadd).count(),
+            1,
+            "{ops:?}"
+        );
     }
 
     #[test]
