@@ -19,7 +19,7 @@
 use crate::value::{Val, display_list};
 use anyhow::{Context, Result, anyhow, bail};
 use cranelift_codegen::data_value::DataValue;
-use cranelift_codegen::ir::{Function, Signature, UserFuncName};
+use cranelift_codegen::ir::{Function, Signature, UserFuncName, types};
 use cranelift_reader::{Comparison, ParseOptions, RunCommand, parse_run_command, parse_test};
 use std::fmt::{self, Write as _};
 use std::path::Path;
@@ -115,12 +115,19 @@ impl TestCase {
                 }
             } else if let Some(rest) = line.strip_prefix("target ") {
                 if target.is_some() {
-                    return Err(err(i + 1, "clif-diff supports one target line".into()));
+                    return Err(err(
+                        i + 1,
+                        "several `target` lines: this command takes one \
+                         (`clif-diff run` and `replay` execute each)"
+                            .into(),
+                    ));
                 }
                 target = Some(rest.trim().to_string());
             }
         }
 
+        let run_only =
+            commands.iter().any(|c| c == "run") && !commands.iter().any(|c| c == "interpret");
         let parsed = parse_test(text, ParseOptions::default())
             .map_err(|e| err(e.location.line_number, e.message.clone()))?;
         let mut functions = Vec::new();
@@ -132,10 +139,22 @@ impl TestCase {
                     continue;
                 }
                 let line = details.location.line_number;
-                let cmd = parse_run_with_callee(comment.text, func, &parsed.functions)
-                    .map_err(|m| err(line, m))?;
-                if let Some(cmd) = cmd {
-                    runs.push(run_line_from(cmd, func).map_err(|m| err(line, m))?);
+                let cmd = if run_only {
+                    parse_run_command(comment.text, &func.signature)
+                        .map(|c| c.map(|c| (c, func.signature.clone())))
+                        .map_err(|e| e.message)
+                } else {
+                    parse_run_with_callee(comment.text, func, &parsed.functions)
+                }
+                .map_err(|m| err(line, m))?;
+                if let Some((cmd, sig)) = cmd {
+                    let mut run = run_line_from(cmd, &sig, func).map_err(|m| err(line, m))?;
+                    if run_only {
+                        // Upstream's `test run` calls the function a run line is attached to,
+                        // whatever name the line gives; a `test run` file means exactly that.
+                        run.func = testcase_name(func);
+                    }
+                    runs.push(run);
                 }
             }
             functions.push(func.clone());
@@ -238,13 +257,14 @@ pub fn testcase_name(f: &Function) -> String {
     }
 }
 
+/// Parses a run line with the signature of the function it invokes (which need not be the
+/// function it is attached to), returning that signature with it.
 fn parse_run_with_callee(
     text: &str,
     attached: &Function,
     all: &[(Function, cranelift_reader::Details)],
-) -> Result<Option<RunCommand>, String> {
-    // A run line is typed by the signature of the function it invokes, which need not be the
-    // function it is attached to; parse once to learn the name, then again with its signature.
+) -> Result<Option<(RunCommand, Signature)>, String> {
+    // Parse once to learn the name, then again with the invoked function's signature.
     let first = parse_run_command(text, &attached.signature);
     let name = match &first {
         Ok(Some(RunCommand::Run(inv, ..))) | Ok(Some(RunCommand::Print(inv))) => inv.func.clone(),
@@ -256,14 +276,18 @@ fn parse_run_with_callee(
         }
     };
     if name == "default" || name == testcase_name(attached) {
-        return first.map_err(|e| e.message);
+        return first
+            .map(|c| c.map(|c| (c, attached.signature.clone())))
+            .map_err(|e| e.message);
     }
     let sig: &Signature = all
         .iter()
         .find(|(f, _)| testcase_name(f) == name)
         .map(|(f, _)| &f.signature)
         .ok_or_else(|| format!("run line invokes unknown function %{name}"))?;
-    parse_run_command(text, sig).map_err(|e| e.message)
+    parse_run_command(text, sig)
+        .map(|c| c.map(|c| (c, sig.clone())))
+        .map_err(|e| e.message)
 }
 
 /// An invocation without whitespace, for matching directives to run lines.
@@ -271,16 +295,25 @@ fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-fn run_line_from(cmd: RunCommand, attached: &Function) -> Result<RunLine, String> {
-    let vals = |v: &[DataValue]| -> Result<Vec<Val>, String> {
+fn run_line_from(cmd: RunCommand, sig: &Signature, attached: &Function) -> Result<RunLine, String> {
+    let vals = |v: &[DataValue],
+                tys: &[cranelift_codegen::ir::AbiParam]|
+     -> Result<Vec<Val>, String> {
         v.iter()
-            .map(|d| Val::from_data_value(d).ok_or_else(|| format!("unsupported value {d}")))
+            .zip(
+                tys.iter()
+                    .map(|p| p.value_type)
+                    .chain(std::iter::repeat(types::INVALID)),
+            )
+            .map(|(d, ty)| {
+                Val::from_data_value_typed(d, ty).ok_or_else(|| format!("unsupported value {d}"))
+            })
             .collect()
     };
     Ok(match cmd {
         RunCommand::Print(inv) => RunLine {
             func: inv.func,
-            args: vals(&inv.args)?,
+            args: vals(&inv.args, &sig.params)?,
             expect: Expect::Print,
         },
         // The reader's form of a bare `; run`: the attached function, `!= 0`.
@@ -291,10 +324,10 @@ fn run_line_from(cmd: RunCommand, attached: &Function) -> Result<RunLine, String
         },
         RunCommand::Run(inv, cmp, expected) => RunLine {
             func: inv.func,
-            args: vals(&inv.args)?,
+            args: vals(&inv.args, &sig.params)?,
             expect: match cmp {
-                Comparison::Equals => Expect::Eq(vals(&expected)?),
-                Comparison::NotEquals => Expect::Ne(vals(&expected)?),
+                Comparison::Equals => Expect::Eq(vals(&expected, &sig.returns)?),
+                Comparison::NotEquals => Expect::Ne(vals(&expected, &sig.returns)?),
             },
         },
     })
@@ -384,6 +417,31 @@ pub fn load(path: &Path) -> Result<TestCase> {
 mod tests {
     use super::*;
 
+    const TWO: &str = "
+function %double(i64) -> i64 {
+block0(v0: i64):
+    v1 = iadd v0, v0
+    return v1
+}
+
+function %triple(i64) -> i64 {
+block0(v0: i64):
+    v2 = iconst.i64 3
+    v1 = imul v0, v2
+    return v1
+}
+; run: %double(2) == 6
+";
+
+    #[test]
+    fn a_run_line_runs_the_function_upstreams_runner_would() {
+        // `test run` calls the function the line is attached to; `test interpret` the one it names.
+        let run = TestCase::parse(&format!("test run\ntarget x86_64\n{TWO}")).unwrap();
+        assert_eq!(run.runs[0].func, "triple");
+        let both = TestCase::parse(&format!("test interpret\ntest run\n{TWO}")).unwrap();
+        assert_eq!(both.runs[0].func, "double");
+    }
+
     const SEED: &str = "; clif-diff: expect = agree
 test interpret
 test run
@@ -425,7 +483,8 @@ block0:
 
     #[test]
     fn run_line_typed_by_invoked_function() {
-        let text = "test run\ntarget x86_64\n\nfunction %f(i8) -> i8 system_v {\nblock0(v0: i8):\n    return v0\n}\n\nfunction %g() system_v {\nblock0:\n    return\n}\n; run: %f(200) == -56\n";
+        // (Under `test interpret`, which calls the function a line names.)
+        let text = "test interpret\ntest run\ntarget x86_64\n\nfunction %f(i8) -> i8 system_v {\nblock0(v0: i8):\n    return v0\n}\n\nfunction %g() system_v {\nblock0:\n    return\n}\n; run: %f(200) == -56\n";
         let case = TestCase::parse(text).unwrap();
         assert!(matches!(case.runs[0].args[0], Val::I8(-56)));
     }

@@ -56,6 +56,16 @@ pub mod keys {
 impl Plan {
     pub fn for_case(case: &TestCase, cli: &Overrides) -> Result<Plan> {
         let mut plan = Plan::default();
+        // The file's `test` lines say which oracles it trusts, as upstream reads them: the
+        // interpreter is a reference only under `test interpret`, the native engines only under
+        // `test run`. A file with neither (or no `test` line) gets every engine.
+        let says = |c: &str| case.commands.iter().any(|x| x == c);
+        if says("interpret") || says("run") {
+            plan.engines.retain(|e| match e.kind {
+                EngineKind::Interp => says("interpret"),
+                EngineKind::Jit | EngineKind::Object => says("run"),
+            });
+        }
         if let Some(e) = case.directive(keys::ENGINES) {
             plan.engines = parse_engine_list(e).context("`engines` directive")?;
         }
@@ -212,4 +222,33 @@ pub fn check_batch(sandbox: &mut Sandbox, cases: &[&TestCase], plan: &Plan) -> R
             report
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(header: &str) -> Vec<EngineKind> {
+        let case = TestCase::parse(&format!(
+            "{header}\nfunction %f() -> i8 {{\nblock0:\n    v0 = iconst.i8 1\n    return v0\n}}\n"
+        ))
+        .unwrap();
+        let plan = Plan::for_case(&case, &Overrides::default()).unwrap();
+        plan.engines.iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn the_test_lines_choose_the_oracles() {
+        use EngineKind::*;
+        assert_eq!(kinds("test interpret\ntest run"), [Interp, Jit, Object]);
+        assert_eq!(kinds("test run"), [Jit, Object]);
+        assert_eq!(kinds("test interpret"), [Interp]);
+        // No `test` line: every engine, as clif-diff's own cases always had.
+        assert_eq!(kinds(""), [Interp, Jit, Object]);
+        // A directive still overrides the file's `test` lines.
+        assert_eq!(
+            kinds("; clif-diff: engines = interp,jit\ntest run"),
+            [Interp, Jit]
+        );
+    }
 }

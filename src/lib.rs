@@ -10,7 +10,8 @@
 //!
 //! * [`generator`]: bytes → a valid, deterministic, UB-free module with run lines; its
 //!   [`generator::Config`] bounds everything, in the style of `wasm-smith`.
-//! * [`case`]: a test case *is* an upstream filetest (`test run`, `target`, functions, `; run:`).
+//! * [`case`]: a test case *is* an upstream filetest (`test run`, `target`, functions, `; run:`);
+//!   [`filetest`] splits an upstream file with several `target` lines into one case per target.
 //! * [`engine`]: `cranelift-interpreter` (the reference, with `sarg` copies modelled),
 //!   `cranelift-jit` (host; any memory provider), `cranelift-object` + `cc` (+ qemu for foreign
 //!   targets). Each yields one [`outcome::Outcome`] per run line.
@@ -29,15 +30,18 @@
 //! case's directives), [`campaign`] (the fuzz loop, the findings store and triage), [`fuzzing`] (the
 //! cargo-fuzz entry points), [`cinterop`] (Cranelift against the C compiler's ABI), [`report`]
 //! (the nightly report), [`corpus`] and [`import`] (growing the corpus, old CLIF syntax),
-//! [`bench`](mod@bench), and the plumbing: [`target`], [`toolchain`], [`value`], [`panics`].
+//! [`bench`](mod@bench), and the plumbing: [`target`], [`toolchain`], [`emulator`], [`value`],
+//! [`panics`].
 
 pub mod bench;
 pub mod campaign;
 pub mod case;
 pub mod cinterop;
 pub mod corpus;
+pub mod emulator;
 pub mod engine;
 pub mod facts;
+pub mod filetest;
 pub mod fuzzing;
 pub mod generator;
 pub mod harness;

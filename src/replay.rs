@@ -1,7 +1,6 @@
 //! Regression corpus replay: every `.clif` in a directory, judged against the bucket its
 //! `; clif-diff: expect = …` directive records.
 
-use crate::case::load;
 use crate::harness::{Overrides, Plan, check, keys};
 use crate::sandbox::Sandbox;
 use anyhow::Result;
@@ -27,14 +26,30 @@ pub enum Status {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     pub file: PathBuf,
+    /// The target line this entry ran, for a file with several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub expected: String,
     pub known: Option<String>,
     #[serde(flatten)]
     pub status: Status,
 }
 
-/// All `.clif` files below `dir`, sorted.
+impl Entry {
+    /// The file, and the target line when the file has several.
+    pub fn name(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{} [{t}]", self.file.display()),
+            None => self.file.display().to_string(),
+        }
+    }
+}
+
+/// All `.clif` files below `dir`, sorted (or `dir` itself, when it is a file).
 pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -51,44 +66,91 @@ pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-pub fn replay_file(sandbox: &mut Sandbox, file: &Path, cli: &Overrides) -> Entry {
-    let mut entry = Entry {
+/// Replays every configuration of `file` (one per `target` line; see [`crate::filetest`]).
+///
+/// Each configuration is judged against the file's `expect` directive; a file without one (an
+/// upstream runtest) expects `agree`: every run line holds and the engines agree.
+pub fn replay_file(sandbox: &mut Sandbox, file: &Path, cli: &Overrides) -> Vec<Entry> {
+    let entry = |target: Option<String>, status| Entry {
         file: file.to_path_buf(),
+        target,
         expected: String::new(),
         known: None,
-        status: Status::Pass,
+        status,
     };
-    let result = (|| -> Result<Status> {
-        let case = load(file)?;
-        entry.expected = case
-            .directive(keys::EXPECT)
-            .ok_or_else(|| anyhow::anyhow!("no `; clif-diff: expect = …` directive"))?
-            .to_string();
-        entry.known = case.directive(keys::KNOWN).map(str::to_string);
-        let plan = Plan::for_case(&case, cli)?;
-        let report = check(sandbox, &case, &plan)?;
-        if let Some(why) = &report.invalid {
-            anyhow::bail!("invalid case: {why}");
+    let configs = match crate::filetest::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![entry(
+                None,
+                Status::Invalid {
+                    error: format!("{e:#}"),
+                },
+            )];
         }
-        let got = crate::harness::expectation(&report);
-        let skipped = report.skipped();
-        Ok(if !skipped.is_empty() {
-            let who: Vec<String> = skipped.iter().map(|(e, r)| format!("{e}: {r}")).collect();
-            Status::Skipped {
-                why: format!("{} (the others gave `{got}`)", who.join("; ")),
+    };
+    let many = configs.len() > 1;
+    configs
+        .into_iter()
+        .map(|config| {
+            let mut e = entry(many.then(|| config.label.clone()), Status::Pass);
+            match config.run {
+                Err(skip) => e.status = Status::Skipped { why: skip.reason },
+                Ok(case) => {
+                    e.expected = case.directive(keys::EXPECT).unwrap_or("agree").to_string();
+                    e.known = case.directive(keys::KNOWN).map(str::to_string);
+                    e.status = replay_case(sandbox, &case, &e.expected, cli).unwrap_or_else(|e| {
+                        Status::Invalid {
+                            error: format!("{e:#}"),
+                        }
+                    });
+                }
             }
-        } else if crate::harness::meets_expectation(&report, &entry.expected) {
-            Status::Pass
-        } else if report.findings.is_empty() && report.verdict == crate::oracle::Verdict::Agree {
-            Status::Fixed
-        } else {
-            Status::Regression { got }
+            e
         })
-    })();
-    entry.status = result.unwrap_or_else(|e| Status::Invalid {
-        error: format!("{e:#}"),
-    });
-    entry
+        .collect()
+}
+
+fn replay_case(
+    sandbox: &mut Sandbox,
+    case: &crate::case::TestCase,
+    expected: &str,
+    cli: &Overrides,
+) -> Result<Status> {
+    let plan = Plan::for_case(case, cli)?;
+    let report = check(sandbox, case, &plan)?;
+    if let Some(why) = &report.invalid {
+        anyhow::bail!("invalid case: {why}");
+    }
+    let got = crate::harness::expectation(&report);
+    let skipped = report.skipped();
+    // A line no engine executed checks nothing: that is a skip, never a pass.
+    let unexecuted = report
+        .runs
+        .iter()
+        .find(|r| r.outcomes.iter().all(|o| o.did_not_run()));
+    Ok(if let Some(r) = unexecuted {
+        let why: Vec<String> = report
+            .engines
+            .iter()
+            .zip(&r.outcomes)
+            .map(|(e, o)| format!("{}: {o}", e.label()))
+            .collect();
+        Status::Skipped {
+            why: format!("no engine executed {}: {}", r.invocation, why.join("; ")),
+        }
+    } else if !skipped.is_empty() {
+        let who: Vec<String> = skipped.iter().map(|(e, r)| format!("{e}: {r}")).collect();
+        Status::Skipped {
+            why: format!("{} (the others gave `{got}`)", who.join("; ")),
+        }
+    } else if crate::harness::meets_expectation(&report, expected) {
+        Status::Pass
+    } else if report.findings.is_empty() && report.verdict == crate::oracle::Verdict::Agree {
+        Status::Fixed
+    } else {
+        Status::Regression { got }
+    })
 }
 
 /// True when no entry regressed, got fixed or is invalid (skipped entries are not failures;

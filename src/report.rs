@@ -194,7 +194,7 @@ impl Nightly {
             }
             for e in &self.replay_skipped {
                 if let Status::Skipped { why } = &e.status {
-                    s += &format!("- corpus `{}`: {why}\n", e.file.display());
+                    s += &format!("- corpus `{}`: {why}\n", e.name());
                 }
             }
             s += "\n";
@@ -299,7 +299,7 @@ impl Nightly {
                     Status::Invalid { error } => format!(": {error}"),
                     _ => String::new(),
                 };
-                s += &format!("- `{}` expected `{}`{got}\n", e.file.display(), e.expected);
+                s += &format!("- `{}` expected `{}`{got}\n", e.name(), e.expected);
             }
             s += "\n";
         }

@@ -204,10 +204,32 @@ pub fn host_runs(arch: Arch, flags: &str) -> bool {
         .is_ok_and(|isa| lacking(&*isa).is_empty())
 }
 
-/// The [`crate::outcome::Outcome::Skipped`] reason for a case `host_lacks` flags for.
+/// The [`crate::outcome::Outcome::Skipped`] reason for a case whose code this machine cannot
+/// execute: ISA flags the host CPU lacks (see [`host_lacks`]), or, for a foreign target, flags
+/// the emulator does not implement (see [`crate::emulator`]).
 pub fn host_lacks_reason(case: &TestCase) -> Option<String> {
     let lacks = host_lacks(case);
-    (!lacks.is_empty()).then(|| format!("this CPU lacks {} (compiled, not run)", lacks.join(", ")))
+    if !lacks.is_empty() {
+        return Some(format!(
+            "this CPU lacks {} (compiled, not run)",
+            lacks.join(", ")
+        ));
+    }
+    let arch = case_arch(case).ok().filter(|a| *a != Arch::host())?;
+    let isa = build_isa(case, &[]).ok()?;
+    let flags = isa.isa_flags();
+    let enabled = flags
+        .iter()
+        .filter(|v| v.as_bool() == Some(true))
+        .map(|v| v.name);
+    let lacks = crate::emulator::lacks(arch, enabled);
+    (!lacks.is_empty()).then(|| {
+        format!(
+            "{} cannot execute {} (compiled, not run)",
+            crate::emulator::describe(arch),
+            lacks.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -172,6 +172,11 @@ impl Toolchain {
         match &self.runner {
             Some(r) => {
                 let mut c = Command::new(r);
+                if let Some(cpu) = crate::emulator::cpu(self.arch)
+                    && std::env::var_os("QEMU_CPU").is_none()
+                {
+                    c.env("QEMU_CPU", cpu);
+                }
                 c.arg(program);
                 c
             }

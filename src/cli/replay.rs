@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Directory of `.clif` files with `; clif-diff: expect = …` directives.
+    /// Directory of `.clif` filetests; each may carry a `; clif-diff: expect = …` directive
+    /// (without one, a file expects `agree`: its run lines hold and the engines agree).
     pub dir: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -25,18 +26,19 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     let mut sandbox = Sandbox::new(WorkerCommand::from_env()?);
     let mut entries = Vec::new();
     for f in &files {
-        let e = replay_file(&mut sandbox, f, &overrides);
-        let status = match &e.status {
-            Status::Pass => "pass".to_string(),
-            Status::Skipped { why } => format!("SKIPPED ({why})"),
-            Status::Fixed => format!("FIXED (expected {}, engines now agree)", e.expected),
-            Status::Regression { got } => {
-                format!("REGRESSION (expected {}, got {got})", e.expected)
-            }
-            Status::Invalid { error } => format!("INVALID ({error})"),
-        };
-        println!("{:<60} {status}", f.display());
-        entries.push(e);
+        for e in replay_file(&mut sandbox, f, &overrides) {
+            let status = match &e.status {
+                Status::Pass => "pass".to_string(),
+                Status::Skipped { why } => format!("SKIPPED ({why})"),
+                Status::Fixed => format!("FIXED (expected {}, engines now agree)", e.expected),
+                Status::Regression { got } => {
+                    format!("REGRESSION (expected {}, got {got})", e.expected)
+                }
+                Status::Invalid { error } => format!("INVALID ({error})"),
+            };
+            println!("{:<60} {status}", e.name());
+            entries.push(e);
+        }
     }
     let count = |p: fn(&Status) -> bool| entries.iter().filter(|e| p(&e.status)).count();
     println!(

@@ -15,20 +15,21 @@ pub struct Args {
     /// Markdown report path.
     #[arg(long, default_value = "report.md")]
     pub markdown: PathBuf,
-    /// JSON report path.
-    #[arg(long, default_value = "report.json")]
-    pub json: PathBuf,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 pub fn main(args: Args) -> anyhow::Result<i32> {
     let n = Nightly::collect(&args.campaigns, args.replay.as_deref())?;
     std::fs::write(&args.markdown, n.markdown())?;
-    std::fs::write(&args.json, serde_json::to_string_pretty(&n)?)?;
+    if let Some(json) = &args.json {
+        std::fs::write(json, serde_json::to_string_pretty(&n)?)?;
+    }
     println!(
-        "report: {} ({}), {}",
+        "report: {} ({})",
         args.markdown.display(),
-        if n.ok() { "green" } else { "RED" },
-        args.json.display()
+        if n.ok() { "green" } else { "RED" }
     );
     Ok(if n.ok() { 0 } else { EXIT_FINDING })
 }

@@ -1,7 +1,6 @@
 //! `clif-diff run FILE.clif`: one case, a table of outcomes, a verdict.
 
 use super::{EXIT_FINDING, EngineArgs};
-use clif_diff::case::load;
 use clif_diff::harness::{Plan, check};
 use clif_diff::known::KnownBuckets;
 use clif_diff::oracle::Report;
@@ -20,25 +19,74 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> anyhow::Result<i32> {
-    let case = load(&args.file)?;
-    let plan = Plan::for_case(&case, &args.engine.overrides()?)?;
-    preflight(&case, &plan)?;
+    let configs = clif_diff::filetest::load(&args.file)?;
+    if let [only] = &configs[..]
+        && let Err(skip) = &only.run
+    {
+        anyhow::bail!("{}: {}", args.file.display(), skip.reason);
+    }
+    let overrides = args.engine.overrides()?;
     let mut sandbox = Sandbox::new(WorkerCommand::from_env()?);
-    let report = check(&mut sandbox, &case, &plan)?;
-    if let Some(why) = &report.invalid {
-        // Not valid CLIF as written: bad input, not a finding.
-        anyhow::bail!("{}: invalid case: {why}", args.file.display());
+    let many = configs.len() > 1;
+    let mut json = Vec::new();
+    let mut finding = false;
+    for config in &configs {
+        let case = match &config.run {
+            Ok(case) => case,
+            Err(skip) => {
+                if !args.json {
+                    println!("== target {}: SKIPPED ({})", config.label, skip.reason);
+                }
+                json.push(serde_json::json!({"target": config.label, "skipped": skip.reason}));
+                continue;
+            }
+        };
+        let plan = Plan::for_case(case, &overrides)?;
+        if let Err(e) = preflight(case, &plan) {
+            // One file, one target: a missing tool is the user's to fix. Among several targets,
+            // it only means this one cannot run here.
+            if !many {
+                return Err(e);
+            }
+            if !args.json {
+                println!("== target {}: SKIPPED ({e:#})", config.label);
+            }
+            json.push(serde_json::json!({"target": config.label, "skipped": format!("{e:#}")}));
+            continue;
+        }
+        let report = check(&mut sandbox, case, &plan)?;
+        if let Some(why) = &report.invalid {
+            // Not valid CLIF as written: bad input, not a finding.
+            anyhow::bail!("{}: invalid case: {why}", args.file.display());
+        }
+        finding |= report.verdict.is_finding();
+        if args.json {
+            let settings: Vec<String> = case
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            json.push(serde_json::json!({
+                "target": config.label,
+                "settings": settings,
+                "report": report,
+            }));
+        } else {
+            if many {
+                println!("== target {}", config.label);
+            }
+            print_report(&report, &KnownBuckets::load_default(), case);
+        }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report, &KnownBuckets::load_default(), &case);
+        // One configuration prints its report as it always has; several, one entry each.
+        let out = match json.as_slice() {
+            [one] if !many => one["report"].clone(),
+            _ => serde_json::Value::Array(json),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    Ok(if report.verdict.is_finding() {
-        EXIT_FINDING
-    } else {
-        0
-    })
+    Ok(if finding { EXIT_FINDING } else { 0 })
 }
 
 /// Bad input is rejected before any engine runs: unknown targets and missing tools. (Settings,

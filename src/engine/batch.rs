@@ -117,7 +117,10 @@ fn run_group(
             let mut calls: Vec<Call> = Vec::new();
             for (b, case) in batch.iter().enumerate() {
                 let skipped = crate::target::host_lacks_reason(case)
-                    .map(|reason| Outcome::Skipped { reason });
+                    .map(|reason| Outcome::Skipped { reason })
+                    .or_else(|| {
+                        super::undefined_symbol(case).map(|reason| Outcome::Unsupported { reason })
+                    });
                 match linked.failure(b).or(skipped.as_ref()) {
                     Some(o) => {
                         for run in 0..case.runs.len() {

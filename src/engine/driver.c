@@ -27,6 +27,16 @@
 
 extern const uintptr_t clif_diff_tables[];
 
+#if defined(__x86_64__)
+/* x64 lowers some shuffles without SSSE3 to this libcall, which the embedder provides. */
+typedef unsigned char clif_v16 __attribute__((vector_size(16)));
+clif_v16 __cranelift_x86_pshufb(clif_v16 a, clif_v16 b) {
+    clif_v16 r;
+    for (int i = 0; i < 16; i++) r[i] = (b[i] & 0x80) ? 0 : a[b[i] & 15];
+    return r;
+}
+#endif
+
 static const uintptr_t *table(uintptr_t group) {
     return (const uintptr_t *)clif_diff_tables[1 + group];
 }

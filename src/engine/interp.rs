@@ -9,7 +9,7 @@ use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase, first_line};
 use crate::value::Val;
 use cranelift_codegen::ir::instructions::InstructionFormat;
-use cranelift_codegen::ir::{Function, InstructionData, Opcode};
+use cranelift_codegen::ir::{Function, InstructionData, Opcode, Type};
 use cranelift_interpreter::environment::FunctionStore;
 use cranelift_interpreter::interpreter::{Interpreter, InterpreterError, InterpreterState};
 use cranelift_interpreter::step::{ControlFlow, CraneliftTrap};
@@ -55,10 +55,23 @@ pub fn run(
         let run = &case.runs[i];
         let args: Vec<_> = run.args.iter().map(|a| a.to_data_value()).collect();
         let name = format!("%{}", run.func);
+        let returns: Vec<Type> = case
+            .function(&run.func)
+            .map(|f| f.signature.returns.iter().map(|p| p.value_type).collect())
+            .unwrap_or_default();
         let outcome = catch(Phase::Run, || {
-            let state = InterpreterState::default().with_function_store(store.clone());
+            let state = InterpreterState::default()
+                .with_function_store(store.clone())
+                .with_libcall_handler(super::libcalls::handler);
             let mut interp = Interpreter::new(state).with_fuel(Some(opts.fuel));
-            classify(interp.call_by_name(&name, &args), opts.fuel)
+            super::libcalls::reset();
+            let result = interp.call_by_name(&name, &args);
+            match super::libcalls::unmodelled() {
+                Some(lc) => Outcome::Unsupported {
+                    reason: format!("the interpreter has no model of libcall {lc}"),
+                },
+                None => classify(result, &returns, opts.fuel),
+            }
         })
         .unwrap_or_else(|panic| panic);
         report(i, outcome);
@@ -97,13 +110,15 @@ fn swap_opcode(f: &mut Function, from: &str, to: &str) {
     }
 }
 
-fn classify(result: Result<ControlFlow, InterpreterError>, fuel: u64) -> Outcome {
+fn classify(result: Result<ControlFlow, InterpreterError>, returns: &[Type], fuel: u64) -> Outcome {
     match result {
         Ok(ControlFlow::Return(vals)) => {
             match vals
                 .iter()
-                .map(Val::from_data_value)
+                .zip(returns)
+                .map(|(v, ty)| Val::from_data_value_typed(v, *ty))
                 .collect::<Option<Vec<_>>>()
+                .filter(|v| v.len() == vals.len())
             {
                 Some(values) => Outcome::Returned { values },
                 None => Outcome::Unsupported {

@@ -159,6 +159,9 @@ fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Comp
         builder.symbol("memcpy", libc::memcpy as *const u8);
         builder.symbol("memmove", libc::memmove as *const u8);
         builder.symbol("memset", libc::memset as *const u8);
+        // x64 lowers some shuffles without SSSE3 to a libcall its embedder provides.
+        #[cfg(target_arch = "x86_64")]
+        builder.symbol("__cranelift_x86_pshufb", x86_pshufb as *const u8);
         let provider = super::memory::provider(opts.jit_memory)?;
         builder.memory_provider(provider);
         Ok::<_, std::io::Error>(JITModule::new(builder))
@@ -210,4 +213,21 @@ fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Comp
         code,
         foreign,
     })
+}
+
+/// `pshufb` for x64 code compiled without SSSE3 (`LibCall::X86Pshufb`): the embedder provides it,
+/// as upstream's test runner does; the object driver defines the same in C.
+#[cfg(target_arch = "x86_64")]
+// `__m128i` travels in an xmm register under System V, which is how Cranelift calls it.
+#[allow(improper_ctypes_definitions)]
+extern "C" fn x86_pshufb(
+    a: std::arch::x86_64::__m128i,
+    b: std::arch::x86_64::__m128i,
+) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::__m128i;
+    // SAFETY: `__m128i` and `[u8; 16]` have the same size and no invalid bit patterns.
+    let bytes = |v: __m128i| unsafe { std::mem::transmute::<__m128i, [u8; 16]>(v) };
+    let r = super::libcalls::pshufb(bytes(a), bytes(b));
+    // SAFETY: as above.
+    unsafe { std::mem::transmute::<[u8; 16], __m128i>(r) }
 }

@@ -10,6 +10,7 @@ use crate::known::KnownBuckets;
 use crate::oracle::Report;
 use crate::outcome::Outcome;
 use anyhow::Result;
+use cranelift_codegen::ir::ArgumentPurpose;
 use std::fmt::Write as _;
 
 /// Index of the reference engine in `report`: the plain interpreter if it runs, else the first.
@@ -69,6 +70,19 @@ pub fn interp_is_a_side(report: &Report, finding: &crate::oracle::Finding) -> bo
     named || (finding.bucket.starts_with("panic:") && finding.sides.contains(&label))
 }
 
+/// Whether `bucket` names the interpreter engine of `report` as a party.
+fn names_interp(report: &Report, bucket: &str) -> bool {
+    report
+        .engines
+        .iter()
+        .filter(|e| e.kind == EngineKind::Interp)
+        .any(|e| {
+            bucket
+                .split([':', '=', '!', '|'])
+                .any(|p| p.trim() == e.label())
+        })
+}
+
 /// The reproducer's text: a header comment, the replay directives, `test` lines, the case.
 ///
 /// `source` names the original file and `out` the reproducer's own path, for the header's
@@ -83,9 +97,26 @@ pub fn render(reduced: &Reduced, plan: &Plan, source: &str, out: &str) -> String
         case.set_directive(keys::KNOWN, ids.join(", "));
     }
     plan.record(&mut case);
-    case.commands = if interp_is_a_side(report, &reduced.finding) {
+    // `test interpret` tells upstream its plain interpreter agrees with the file. That
+    // interpreter does not copy `sarg` structs (clif-diff's models the copy), so a file with
+    // `sarg` parameters says `test run` and keeps clif-diff's interpreter by directive.
+    let interp_needed = interp_is_a_side(report, &reduced.finding)
+        || crate::harness::expected_buckets(&crate::harness::expectation(report))
+            .iter()
+            .any(|b| names_interp(report, b));
+    let has_sarg = case.functions.iter().any(|f| {
+        f.signature
+            .params
+            .iter()
+            .any(|p| matches!(p.purpose, ArgumentPurpose::StructArgument(_)))
+    });
+    case.commands = if interp_needed && !has_sarg {
         vec!["interpret".into(), "run".into()]
     } else {
+        if interp_needed && case.directive(keys::ENGINES).is_none() {
+            let e: Vec<String> = plan.engines.iter().map(|e| e.label()).collect();
+            case.set_directive(keys::ENGINES, e.join(","));
+        }
         vec!["run".into()]
     };
 

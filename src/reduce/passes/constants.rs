@@ -52,9 +52,13 @@ fn val_is(v: &Val, x: i64) -> bool {
     v.same(&with_value(v, x))
 }
 
-/// A value of `v`'s type holding `x`.
+/// A value of `v`'s type holding `x` (exact for the 0 and 1 the pass uses; a vector holds `x`
+/// as a 128-bit number).
 fn with_value(v: &Val, x: i64) -> Val {
     match v {
+        Val::F16(_) => Val::F16(if x == 0 { 0 } else { 0x3c00 }),
+        Val::F128(_) => Val::F128(if x == 0 { 0 } else { 0x3fff << 112 }),
+        Val::Vector(l, _) => Val::Vector(*l, x as u128),
         Val::I8(_) => Val::I8(x as i8),
         Val::I16(_) => Val::I16(x as i16),
         Val::I32(_) => Val::I32(x as i32),

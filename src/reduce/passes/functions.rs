@@ -44,7 +44,8 @@ mod tests {
     #[test]
     fn only_unreferenced_functions_go() {
         let c = case(
-            "test run
+            "test interpret
+test run
 target x86_64
 
 function %leaf() -> i32 system_v {
