@@ -273,3 +273,14 @@ fn a_wrong_vector_expectation_is_a_mismatch_on_every_engine() {
         );
     }
 }
+
+#[test]
+fn exceptions_are_unsupported_in_the_interpreter_not_a_panic() {
+    for c in run_json("exceptions-try-call.clif").as_array().unwrap() {
+        let report = &c["report"];
+        assert_eq!(report["verdict"], "agree", "{}: {report}", c["target"]);
+        let o = &report["runs"][0]["outcomes"][0];
+        assert_eq!(o["kind"], "unsupported", "{o}");
+        assert!(o["reason"].as_str().unwrap().contains("`try_call`"), "{o}");
+    }
+}
