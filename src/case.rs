@@ -60,8 +60,8 @@ pub enum Expect {
     Ne(Vec<Val>),
     /// Upstream's bare `; run` under a `() -> iN` function: it returns true (non-zero).
     True,
-    /// The line traps with this code: a `; print:` line plus a
-    /// `; clif-diff: expect-trap = %f(..): code` directive (run lines cannot say it).
+    /// The line traps with this code: `; clif-diff: expect-trap = %f(..): code` in place of a
+    /// run line (upstream's runners fail on any run or print line that traps).
     Trap(String),
 }
 
@@ -134,21 +134,31 @@ impl TestCase {
         let mut runs = Vec::new();
         for (func, details) in &parsed.functions {
             for comment in &details.comments {
-                let t = comment.text.trim_start_matches([';', ' ']);
+                let line = details.location.line_number;
+                // A trap is said in place by a directive upstream ignores (`; print:` of a
+                // trapping call would fail upstream's runners): parse it as that print line.
+                let (text, trap) = match trap_directive(comment.text) {
+                    Some(Ok((inv, code))) => (format!("; print: {inv}"), Some(code)),
+                    Some(Err(m)) => return Err(err(line, m)),
+                    None => (comment.text.to_string(), None),
+                };
+                let t = text.trim_start_matches([';', ' ']);
                 if !(t.starts_with("run") || t.starts_with("print")) {
                     continue;
                 }
-                let line = details.location.line_number;
                 let cmd = if run_only {
-                    parse_run_command(comment.text, &func.signature)
+                    parse_run_command(&text, &func.signature)
                         .map(|c| c.map(|c| (c, func.signature.clone())))
                         .map_err(|e| e.message)
                 } else {
-                    parse_run_with_callee(comment.text, func, &parsed.functions)
+                    parse_run_with_callee(&text, func, &parsed.functions)
                 }
                 .map_err(|m| err(line, m))?;
                 if let Some((cmd, sig)) = cmd {
                     let mut run = run_line_from(cmd, &sig, func).map_err(|m| err(line, m))?;
+                    if let Some(code) = trap {
+                        run.expect = Expect::Trap(code);
+                    }
                     if run_only {
                         // Upstream's `test run` calls the function a run line is attached to,
                         // whatever name the line gives; a `test run` file means exactly that.
@@ -168,7 +178,7 @@ impl TestCase {
                 .position(|f| testcase_name(f) == r.func)
                 .unwrap_or(usize::MAX)
         });
-        // Trap expectations live in directives; attach them to their lines.
+        // The older form: a header directive naming a `; print:` line.
         let mut kept = Vec::new();
         for (k, v) in directives {
             if k != EXPECT_TRAP {
@@ -290,6 +300,24 @@ fn parse_run_with_callee(
         .map_err(|e| e.message)
 }
 
+/// `; clif-diff: expect-trap = %f(args): code` → (`%f(args)`, `code`).
+fn trap_directive(comment: &str) -> Option<Result<(String, String), String>> {
+    let rest = comment.trim().strip_prefix(DIRECTIVE)?;
+    let (k, v) = rest.split_once('=')?;
+    if k.trim() != EXPECT_TRAP {
+        return None;
+    }
+    Some(match v.rsplit_once(':') {
+        Some((inv, code)) if inv.contains('(') => {
+            Ok((inv.trim().to_string(), code.trim().to_string()))
+        }
+        _ => Err(format!(
+            "`{EXPECT_TRAP}` needs `%f(args): code`, got `{}`",
+            v.trim()
+        )),
+    })
+}
+
 /// An invocation without whitespace, for matching directives to run lines.
 fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
@@ -343,7 +371,12 @@ impl RunLine {
 impl fmt::Display for RunLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.expect {
-            Expect::Print | Expect::Trap(_) => write!(f, "; print: {}", self.invocation()),
+            Expect::Print => write!(f, "; print: {}", self.invocation()),
+            Expect::Trap(code) => write!(
+                f,
+                "{DIRECTIVE} {EXPECT_TRAP} = {}: {code}",
+                self.invocation()
+            ),
             // Printed after its own function (see `TestCase`'s `Display`), as upstream needs.
             Expect::True => write!(f, "; run"),
             Expect::Eq(v) => write!(f, "; run: {} == {}", self.invocation(), display_list(v)),
@@ -360,15 +393,6 @@ impl fmt::Display for TestCase {
                 writeln!(out, "{DIRECTIVE} {k}")?;
             } else {
                 writeln!(out, "{DIRECTIVE} {k} = {v}")?;
-            }
-        }
-        for run in &self.runs {
-            if let Expect::Trap(code) = &run.expect {
-                writeln!(
-                    out,
-                    "{DIRECTIVE} {EXPECT_TRAP} = {}: {code}",
-                    run.invocation()
-                )?;
             }
         }
         for c in &self.commands {
@@ -514,7 +538,17 @@ block0:
             "{printed}"
         );
         assert_eq!(TestCase::parse(&printed).unwrap().to_text(), printed);
-        // A trap expectation must name a `; print:` line.
+        // Written in place of the line, with no `; print:` upstream's runners would execute.
+        assert!(!printed.contains("; print:"), "{printed}");
+        assert!(
+            printed.find("expect-trap").unwrap() > printed.find("function %d").unwrap(),
+            "{printed}"
+        );
+        let again = TestCase::parse(&printed).unwrap();
+        let order: Vec<String> = again.runs.iter().map(|r| r.to_string()).collect();
+        let before: Vec<String> = case.runs.iter().map(|r| r.to_string()).collect();
+        assert_eq!(order, before);
+        // The older header form must name a `; print:` line.
         let orphan = text.replace("%d(0): int_divz", "%d(5): int_divz");
         assert!(TestCase::parse(&orphan).is_err());
     }

@@ -23,7 +23,7 @@ pub fn reference(report: &Report) -> usize {
 }
 
 /// Sets every run line of `case` to expect what the reference engine did in `report`: its
-/// values (`; run: … == v`), its trap (`; print:` plus an `expect-trap` directive), or nothing
+/// values (`; run: … == v`), its trap (an `expect-trap` directive in place of the line), or nothing
 /// (`; print:`) where it did neither.
 pub fn expect_reference(case: &mut TestCase, report: &Report) {
     let r = reference(report);
