@@ -410,7 +410,7 @@ impl fmt::Display for TestCase {
         }
         for func in &self.functions {
             writeln!(out)?;
-            write!(out, "{}", func.display())?;
+            out.push_str(&crate::printer::function_text(func));
             let name = testcase_name(func);
             for run in self.runs.iter().filter(|r| r.func == name) {
                 writeln!(out, "{run}")?;

@@ -31,7 +31,7 @@
 //! cargo-fuzz entry points), [`cinterop`] (Cranelift against the C compiler's ABI), [`report`]
 //! (the nightly report), [`corpus`] and [`import`] (growing the corpus, old CLIF syntax),
 //! [`bench`](mod@bench), and the plumbing: [`target`], [`toolchain`], [`emulator`], [`value`],
-//! [`panics`].
+//! [`printer`], [`panics`].
 
 pub mod bench;
 pub mod campaign;
@@ -52,6 +52,7 @@ pub mod localise;
 pub mod oracle;
 pub mod outcome;
 pub mod panics;
+pub mod printer;
 pub mod reduce;
 pub mod replay;
 pub mod report;

@@ -419,7 +419,7 @@ fn optimize(req: &OptimizeRequest) -> OptimizeResponse {
                 let mut ctx = cranelift_codegen::Context::for_function(f.clone());
                 ctx.optimize(&*isa, &mut Default::default())
                     .map_err(|e| format!("{e:?}"))?;
-                Ok(ctx.func.display().to_string())
+                Ok(crate::printer::function_text(&ctx.func))
             })
             .collect()
     };

@@ -128,6 +128,30 @@ block0(v0: i64):
         append: "",
     },
     NearMiss {
+        id: "aarch64-f16-lowering-panic",
+        // The same negation on f32.
+        replace: &[("(f16) -> f16", "(f32) -> f32"), ("v0: f16", "v0: f32")],
+        append: "",
+    },
+    NearMiss {
+        id: "s390x-f16-fneg-panic",
+        replace: &[("(f16) -> f16", "(f32) -> f32"), ("v0: f16", "v0: f32")],
+        append: "",
+    },
+    NearMiss {
+        id: "aarch64-vector-fcmp-unordered-panic",
+        // The same unordered compare on scalars.
+        replace: &[
+            ("(f32x4, f32x4) -> i32x4", "(f32, f32) -> i8"),
+            ("v0: f32x4, v1: f32x4", "v0: f32, v1: f32"),
+            (
+                "%ueq([0x1.0 NaN 0x2.0 0x0.0], [0x1.0 0x1.0 0x3.0 -0x0.0]) == [-1 -1 0 -1]",
+                "%ueq(NaN, 0x1.0) == 1",
+            ),
+        ],
+        append: "",
+    },
+    NearMiss {
         id: "x64-egraph-smax-i128",
         replace: &[("set opt_level=speed", "set opt_level=none")],
         append: "",

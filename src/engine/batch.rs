@@ -82,6 +82,19 @@ pub fn run_batch_with(
         }
         // One program per target architecture; settings may differ within it (one object file
         // per settings group).
+        // A case no program can link is not put in one (it would fail its batch's link).
+        if let Some(reason) = super::undefined_symbol(case) {
+            for run in 0..case.runs.len() {
+                report(
+                    k,
+                    run,
+                    Outcome::Unsupported {
+                        reason: reason.clone(),
+                    },
+                );
+            }
+            continue;
+        }
         let arch = match crate::target::case_arch(case) {
             Ok(a) => a.name().to_string(),
             Err(e) => {
@@ -117,10 +130,7 @@ fn run_group(
             let mut calls: Vec<Call> = Vec::new();
             for (b, case) in batch.iter().enumerate() {
                 let skipped = crate::target::host_lacks_reason(case)
-                    .map(|reason| Outcome::Skipped { reason })
-                    .or_else(|| {
-                        super::undefined_symbol(case).map(|reason| Outcome::Unsupported { reason })
-                    });
+                    .map(|reason| Outcome::Skipped { reason });
                 match linked.failure(b).or(skipped.as_ref()) {
                     Some(o) => {
                         for run in 0..case.runs.len() {

@@ -9,7 +9,7 @@ use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase, first_line};
 use crate::value::Val;
 use cranelift_codegen::ir::instructions::InstructionFormat;
-use cranelift_codegen::ir::{Function, InstructionData, Opcode, Type};
+use cranelift_codegen::ir::{Endianness, Function, InstructionData, Opcode, Type};
 use cranelift_interpreter::environment::FunctionStore;
 use cranelift_interpreter::interpreter::{Interpreter, InterpreterError, InterpreterState};
 use cranelift_interpreter::step::{ControlFlow, CraneliftTrap};
@@ -54,6 +54,10 @@ pub fn run(
     for f in &funcs {
         store.add(f.name.to_string(), f);
     }
+    let endianness = match crate::target::case_arch(case) {
+        Ok(a) if a.big_endian() => Endianness::Big,
+        _ => Endianness::Little,
+    };
     for i in runs {
         let run = &case.runs[i];
         let args: Vec<_> = run.args.iter().map(|a| a.to_data_value()).collect();
@@ -63,9 +67,11 @@ pub fn run(
             .map(|f| f.signature.returns.iter().map(|p| p.value_type).collect())
             .unwrap_or_default();
         let outcome = catch(Phase::Run, || {
-            let state = InterpreterState::default()
+            let mut state = InterpreterState::default()
                 .with_function_store(store.clone())
                 .with_libcall_handler(super::libcalls::handler);
+            // Memory without an explicit byte order is the target's, not the host's.
+            state.native_endianness = endianness;
             let mut interp = Interpreter::new(state).with_fuel(Some(opts.fuel));
             super::libcalls::reset();
             let result = interp.call_by_name(&name, &args);
