@@ -270,7 +270,7 @@ fn features_the_cpu_lacks_are_compiled_not_run() {
     ];
     let text = |f: &str| {
         format!(
-            "test run\ntarget x86_64 {f}\n\nfunction %f(i64) -> i64 system_v {{\nblock0(v0: i64):\n    return v0\n}}\n; run: %f(1) == 1\n"
+            "test interpret\ntest run\ntarget x86_64 {f}\n\nfunction %f(i64) -> i64 system_v {{\nblock0(v0: i64):\n    return v0\n}}\n; run: %f(1) == 1\n"
         )
     };
     let Some(missing) = flags

@@ -211,7 +211,7 @@ fn the_mid_end_view_links_a_rewritten_finding_to_the_op_it_became() {
     // At opt_level=speed the mid-end turns an unsigned division by a constant into a `umulhi`
     // by a magic number: a bug in `umulhi`'s lowering shows through a `udiv`.
     let case = clif_diff::case::TestCase::parse(
-        "; clif-diff: fault = interp-swap:udiv>urem\ntest run\nset opt_level=speed\ntarget x86_64\n\nfunction %f(i32) -> i32 system_v {\nblock0(v0: i32):\n    v1 = iconst.i32 7\n    v2 = udiv v0, v1\n    return v2\n}\n; print: %f(100)\n",
+        "; clif-diff: fault = interp-swap:udiv>urem\ntest interpret\ntest run\nset opt_level=speed\ntarget x86_64\n\nfunction %f(i32) -> i32 system_v {\nblock0(v0: i32):\n    v1 = iconst.i32 7\n    v2 = udiv v0, v1\n    return v2\n}\n; print: %f(100)\n",
     )
     .unwrap();
     let plan = Plan::for_case(&case, &Overrides::default()).unwrap();
