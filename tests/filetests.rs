@@ -172,8 +172,9 @@ fn a_run_only_file_does_not_consult_the_interpreter() {
     }
 }
 
-/// Interpreter outcomes of `file` as `clif-diff run --json` reports them (plus `extra` flags).
-fn interp_outcomes(file: &Path, extra: &[&str]) -> Option<Vec<Value>> {
+/// `clif-diff run --json FILE` (plus `extra` flags): one `(target, report)` per configuration
+/// that ran (a single-target file prints its report alone).
+fn reports(file: &Path, extra: &[&str]) -> Vec<(String, Value)> {
     let out = Command::new(exe())
         .arg("run")
         .arg(file)
@@ -181,7 +182,29 @@ fn interp_outcomes(file: &Path, extra: &[&str]) -> Option<Vec<Value>> {
         .args(extra)
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; stderr {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    match json {
+        Value::Array(configs) => configs
+            .into_iter()
+            .filter(|c| c["report"].is_object())
+            .map(|c| {
+                (
+                    c["target"].as_str().unwrap().to_string(),
+                    c["report"].clone(),
+                )
+            })
+            .collect(),
+        report => vec![("-".to_string(), report)],
+    }
+}
+
+fn interp_outcomes(report: &Value) -> Option<Vec<Value>> {
     let interp = report["engines"]
         .as_array()?
         .iter()
@@ -195,50 +218,112 @@ fn interp_outcomes(file: &Path, extra: &[&str]) -> Option<Vec<Value>> {
     )
 }
 
-#[test]
-fn the_regression_corpus_is_valid_for_upstreams_runners() {
-    use clif_diff::case::{Expect, load};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/regressions");
-    let mut checked_interp = 0;
-    for f in clif_diff::replay::corpus_files(&dir).unwrap() {
-        let case = load(&f).unwrap();
-        // Upstream's runners fail on any run or print line that traps: a trap is said by an
-        // `expect-trap` directive in place of the line.
-        let out = Command::new(exe())
-            .arg("run")
-            .arg(&f)
-            .arg("--json")
-            .output()
-            .unwrap();
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+/// What makes a file fail upstream's runners although clif-diff passes it.
+fn upstream_problems(file: &Path) -> Vec<String> {
+    use clif_diff::case::Expect;
+    use clif_diff::value::Val;
+    let mut problems = Vec::new();
+    let configs = clif_diff::filetest::load(file).unwrap();
+    let cases: Vec<_> = configs.iter().filter_map(|c| c.run.as_ref().ok()).collect();
+    let ours = reports(file, &[]);
+    assert_eq!(cases.len(), ours.len(), "{}", file.display());
+    let interprets = cases
+        .iter()
+        .any(|c| c.commands.iter().any(|x| x == "interpret"));
+    let plain = if interprets {
+        reports(file, &["--faults", "interp-skip-sarg-copy"])
+    } else {
+        Vec::new()
+    };
+    for (case, (target, report)) in cases.iter().zip(&ours) {
+        let interpret = case.commands.iter().any(|c| c == "interpret");
         for (i, r) in report["runs"].as_array().unwrap().iter().enumerate() {
-            let traps = r["outcomes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|o| o["kind"] == "trap");
-            if traps {
-                assert!(
-                    matches!(case.runs[i].expect, Expect::Trap(_)),
-                    "{}: {} traps on a run or print line",
-                    f.display(),
+            let run = &case.runs[i];
+            let outcomes = r["outcomes"].as_array().unwrap();
+            // Upstream's runners fail on any run or print line that traps.
+            if outcomes.iter().any(|o| o["kind"] == "trap")
+                && !matches!(run.expect, Expect::Trap(_))
+            {
+                problems.push(format!(
+                    "[{target}] {}: traps on a run line",
                     r["invocation"]
-                );
+                ));
+            }
+            // Upstream's interpreter cannot run a bare `; run` (it looks for `%default`).
+            if interpret && matches!(run.expect, Expect::True) {
+                problems.push(format!("[{target}] bare `; run` under `test interpret`"));
+            }
+            // clif-diff takes every NaN as equal (Cranelift does not specify NaN bits); upstream
+            // compares the bits, so an expected NaN must be the NaN the engines return.
+            if let Expect::Eq(expected) = &run.expect {
+                for o in outcomes.iter().filter(|o| o["kind"] == "returned") {
+                    let got: Vec<Val> = serde_json::from_value(o["values"].clone()).unwrap();
+                    for (g, e) in got.iter().zip(expected) {
+                        if g.same(e) && g.to_bytes_le() != e.to_bytes_le() {
+                            problems.push(format!(
+                                "[{target}] {}: expects {e}, an engine returns {g}",
+                                r["invocation"]
+                            ));
+                        }
+                    }
+                }
             }
         }
         // `test interpret` promises that upstream's plain interpreter (no `sarg` copies)
         // agrees with the file.
-        if case.commands.iter().any(|c| c == "interpret") {
-            let ours = interp_outcomes(&f, &[]);
-            let plain = interp_outcomes(&f, &["--faults", "interp-skip-sarg-copy"]);
-            assert_eq!(ours, plain, "{}", f.display());
-            checked_interp += 1;
+        if interpret {
+            let plain = plain.iter().find(|(t, _)| t == target).map(|(_, r)| r);
+            if plain.and_then(interp_outcomes) != interp_outcomes(report) {
+                problems.push(format!(
+                    "[{target}] upstream's interpreter disagrees (sarg copies)"
+                ));
+            }
         }
     }
-    assert!(
-        checked_interp > 10,
-        "only {checked_interp} `test interpret` files"
-    );
+    problems
+}
+
+#[test]
+fn reproducers_and_filetests_are_valid_for_upstreams_runners() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut problems = Vec::new();
+    let mut files = 0;
+    for dir in ["corpus/regressions", "tests/filetests"] {
+        for f in clif_diff::replay::corpus_files(&root.join(dir)).unwrap() {
+            files += 1;
+            problems.extend(
+                upstream_problems(&f)
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", f.display())),
+            );
+        }
+    }
+    assert!(files > 80, "only {files} files");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_upstream_check_catches_what_upstream_would_fail() {
+    // Each of these passes clif-diff and fails an upstream runner.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = [
+        (
+            "nan.clif",
+            "test run\ntarget x86_64\n\nfunction %f(f64) -> f64 {\nblock0(v0: f64):\n    return v0\n}\n; run: %f(-NaN) == NaN\n",
+            "expects",
+        ),
+        (
+            "bare.clif",
+            "test interpret\ntest run\ntarget x86_64\n\nfunction %t() -> i8 {\nblock0:\n    v0 = iconst.i8 1\n    return v0\n}\n; run\n",
+            "bare",
+        ),
+    ];
+    for (name, text, what) in bad {
+        let f = tmp.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        let p = upstream_problems(&f);
+        assert!(p.iter().any(|p| p.contains(what)), "{name}: {p:?}");
+    }
 }
 
 #[test]
