@@ -130,10 +130,17 @@ fn configure(text: &str, file: &str, label: String) -> Result<Configuration, Cas
         }),
         // Cranelift's writer prints a dynamic vector type as `types::I8x16xN` and drops its
         // `dt` declaration, so such a function cannot reach a worker as text.
-        Ok(case) if case.functions.iter().any(|f| !f.dfg.dynamic_types.is_empty()) => Ok(skip(
-            label,
-            "dynamic vector types: Cranelift's writer cannot print them back (`types::I8x16xN`)",
-        )),
+        Ok(case)
+            if case
+                .functions
+                .iter()
+                .any(|f| !f.dfg.dynamic_types.is_empty()) =>
+        {
+            Ok(skip(
+                label,
+                "dynamic vector types: Cranelift's writer cannot print them back (`types::I8x16xN`)",
+            ))
+        }
         Ok(case) => Ok(Configuration {
             label,
             run: Ok(case),
