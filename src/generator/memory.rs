@@ -5,8 +5,9 @@
 //! * No access carries `aligned`: the interpreter packs stack slots without padding, so an
 //!   `aligned` access may trap there and not natively.
 //! * Float stores are canonicalised first: the bytes may be re-read as integers.
-//! * On big-endian targets every access is explicitly little-endian, because the interpreter
-//!   lays out memory in the host's (little-endian) byte order.
+//! * Byte order varies: native, or explicitly little-endian (and, on big-endian targets,
+//!   explicitly big-endian too; little-endian backends do not lower `big`). The interpreter lays
+//!   memory out in the target's byte order, so mixed widths and orders compare exactly.
 
 use super::body::{Base, FuncGen, Region, RegionKind};
 use arbitrary::Result;
@@ -82,8 +83,13 @@ impl FuncGen<'_, '_> {
         if self.u.ratio(3, 4)? {
             f = f.with_notrap();
         }
-        if self.arch.big_endian() {
-            f = f.with_endianness(Endianness::Little);
+        let orders: &[Option<Endianness>] = if self.arch.big_endian() {
+            &[None, Some(Endianness::Little), Some(Endianness::Big)]
+        } else {
+            &[None, None, None, Some(Endianness::Little)]
+        };
+        if let Some(e) = *self.u.choose(orders)? {
+            f = f.with_endianness(e);
         }
         Ok(f)
     }
