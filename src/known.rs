@@ -90,6 +90,10 @@ pub struct Cause {
     /// engine's overrides, then Cranelift's defaults), each with its accepted values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: BTreeMap<String, Vec<String>>,
+    /// ISA flags of the case's target (its `target` line and the backend's defaults), each
+    /// with the value it must have (`{ has_lse = false }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub isa_flags: BTreeMap<String, bool>,
     /// A call site in scope with these properties.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CallPattern>,
@@ -143,6 +147,9 @@ pub struct InstPattern {
     /// `func_addr` / `symbol_value` of a `colocated` reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub colocated: Option<bool>,
+    /// An `atomic_rmw` with one of these operations (`umin`, `xchg` …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rmw_op: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -204,6 +211,7 @@ impl Cause {
         self.arch.is_empty()
             && self.engine.is_empty()
             && self.settings.is_empty()
+            && self.isa_flags.is_empty()
             && self.call.is_none()
             && self.inst.is_none()
             && self.signature.is_none()
@@ -229,6 +237,7 @@ impl Cause {
                     effective_setting(s.case, e, name).is_some_and(|v| values.contains(&v))
                 })
             })
+            && (self.isa_flags.is_empty() || isa_flags_hold(s.case, &self.isa_flags))
             && self.call.as_ref().is_none_or(|p| {
                 scope
                     .iter()
@@ -248,6 +257,21 @@ impl Cause {
                 .is_none_or(|u| u != facts::memory::accesses_in_bounds(s.case))
             && (self.any.is_empty() || self.any.iter().any(|c| c.holds(s)))
     }
+}
+
+/// Whether every ISA flag of `want` has its value in `case`'s target ISA.
+fn isa_flags_hold(case: &TestCase, want: &BTreeMap<String, bool>) -> bool {
+    let Ok(isa) = crate::target::build_isa(case, &[]) else {
+        return false;
+    };
+    let flags = isa.isa_flags();
+    want.iter().all(|(name, value)| {
+        flags
+            .iter()
+            .find(|f| f.name == name)
+            .and_then(|f| f.as_bool())
+            .is_some_and(|b| b == *value)
+    })
 }
 
 /// The value of setting `name` for engine `e` on `case`: the engine's override, else the case's
@@ -347,7 +371,10 @@ impl InstPattern {
                     }
                     _ => None,
                 };
-                ty_ok && self.colocated.is_none_or(|want| colocated == Some(want))
+                let rmw_ok = self.rmw_op.is_empty()
+                    || matches!(data, InstructionData::AtomicRmw { op, .. }
+                        if self.rmw_op.iter().any(|o| *o == op.to_string()));
+                ty_ok && rmw_ok && self.colocated.is_none_or(|want| colocated == Some(want))
             })
         })
     }

@@ -525,3 +525,36 @@ fn big_endian_memory_in_every_byte_order() {
         "seed {seed}: the s390x program did not run"
     );
 }
+
+/// Every atomic opcode the generator emits appears in some case, and the engines agree on it.
+#[test]
+fn atomics() {
+    for op in clif_diff::generator::features::ATOMICS {
+        feature_agrees(&op.to_string(), |_, ft| ft.atomics.contains(&op));
+    }
+}
+
+/// aarch64 atomics both ways: LL/SC loops (baseline) and LSE instructions (`has_lse`), under
+/// qemu, agree with the interpreter.
+#[test]
+fn aarch64_atomics_with_and_without_lse() {
+    use cranelift_codegen::ir::Opcode;
+    let cfg = Config::for_target(Arch::Aarch64);
+    for lse in [false, true] {
+        let (seed, case) = (0..SEARCH)
+            .map(|s| (s, generator::from_seed(s, &cfg)))
+            .find(|(_, c)| {
+                features(c).atomics.contains(&Opcode::AtomicRmw)
+                    && c.target.as_deref().unwrap().contains("has_lse") == lse
+                    && !c.runs.is_empty()
+            })
+            .expect("an aarch64 case with atomic_rmw");
+        let report = run(&case, &Plan::default());
+        assert_eq!(
+            report.verdict,
+            Verdict::Agree,
+            "lse={lse} seed {seed}: {}\n{case}",
+            report.bucket
+        );
+    }
+}

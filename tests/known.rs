@@ -126,6 +126,12 @@ block0(v0: i64):
         append: "",
     },
     NearMiss {
+        id: "aarch64-atomic-umin-umax-subword-no-lse",
+        // The same atomic with LSE.
+        replace: &[("target aarch64", "target aarch64 has_lse")],
+        append: "",
+    },
+    NearMiss {
         id: "riscv64-single-pass-implicit-sret-f32",
         replace: &[(
             "set regalloc_algorithm=single_pass",

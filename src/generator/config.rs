@@ -84,6 +84,9 @@ pub struct Config {
     pub isa_flag_sets: Vec<String>,
     /// Guarded `udiv sdiv urem srem`.
     pub int_division: bool,
+    /// `atomic_rmw` (every operation), `atomic_cas`, `atomic_load`, `atomic_store` and `fence`
+    /// on naturally aligned places of stack slots.
+    pub atomics: bool,
     /// Estimated interpreted instructions per run line: bounds loops × calls.
     pub max_dynamic_cost: u64,
 
@@ -155,6 +158,7 @@ impl Config {
             float_libcalls: false,
             isa_flag_sets: Vec::new(),
             int_division: true,
+            atomics: true,
             max_dynamic_cost: 200_000,
             runs: 4,
             opt_levels: ["none", "speed", "speed_and_size"]
@@ -186,6 +190,8 @@ impl Config {
         if self.isa_flag_sets.is_empty() {
             self.isa_flag_sets = match arch {
                 Arch::X86_64 => X86_64_LEVELS.iter().map(|s| s.to_string()).collect(),
+                // Atomics lower to LL/SC loops without LSE and to single instructions with it.
+                Arch::Aarch64 => vec![String::new(), "has_lse".to_string()],
                 _ => vec![String::new()],
             };
             // Native runs only draw what this CPU has (a SIGILL is no Cranelift bug); a

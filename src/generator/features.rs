@@ -20,6 +20,15 @@ pub const CALL_KINDS: [&str; 5] = [
     "return_call_indirect",
 ];
 
+/// The atomic opcodes the generator emits.
+pub const ATOMICS: [Opcode; 5] = [
+    Opcode::AtomicRmw,
+    Opcode::AtomicCas,
+    Opcode::AtomicLoad,
+    Opcode::AtomicStore,
+    Opcode::Fence,
+];
+
 #[derive(Clone, Debug, Default)]
 pub struct Features {
     /// Some signature passes an argument on the stack.
@@ -36,6 +45,9 @@ pub struct Features {
     pub floats: bool,
     pub br_table: bool,
     pub loops: bool,
+    /// Distinct atomic opcodes present (`atomic_rmw`, `atomic_cas`, `atomic_load`,
+    /// `atomic_store`, `fence`).
+    pub atomics: Vec<Opcode>,
     /// Distinct call kinds present, from [`CALL_KINDS`].
     pub call_kinds: Vec<&'static str>,
     /// `return_call`s made from a `tail` function.
@@ -81,6 +93,10 @@ pub fn features(case: &TestCase) -> Features {
                         kind.starts_with("return_call") && sig.call_conv == CallConv::Tail;
                 }
                 ft.br_table |= data.opcode() == Opcode::BrTable;
+                let op = data.opcode();
+                if ATOMICS.contains(&op) && !ft.atomics.contains(&op) {
+                    ft.atomics.push(op);
+                }
                 // Blocks are laid out in program order, so a branch to an earlier (or the same)
                 // block is a loop's back edge.
                 ft.loops |= data
@@ -113,6 +129,7 @@ impl Features {
         .filter(|(_, on)| *on)
         .map(|(n, _)| n.to_string())
         .collect();
+        v.extend(self.atomics.iter().map(|o| o.to_string()));
         v.extend(self.call_kinds.iter().map(|k| format!("call_{k}")));
         v.extend(self.conventions.iter().map(|c| format!("conv_{c}")));
         v

@@ -248,10 +248,13 @@ impl FuncGen<'_, '_> {
         Ok(())
     }
 
-    /// A load or a store somewhere.
+    /// A load or a store somewhere, or an atomic operation.
     pub fn memory_op(&mut self) -> Result<()> {
         if self.regions.is_empty() {
             return self.int_op();
+        }
+        if self.cfg.atomics && self.u.ratio(1, 4)? && self.atomic_op()? {
+            return Ok(());
         }
         let r = self.u.choose_index(self.regions.len())?;
         if self.u.ratio(1, 2)? {
@@ -261,6 +264,87 @@ impl FuncGen<'_, '_> {
         } else {
             self.store_to(r)
         }
+    }
+
+    /// An atomic read-modify-write, compare-and-swap, load, store or fence. Atomics fault on
+    /// misaligned addresses on some ISAs, so the place is naturally aligned inside a stack slot
+    /// aligned at least as much (pointer regions have no known alignment), addressed without
+    /// an immediate (atomics take none). False when no slot fits.
+    fn atomic_op(&mut self) -> Result<bool> {
+        use cranelift_codegen::ir::AtomicRmwOp;
+        let widths: Vec<Type> = self
+            .int_types()
+            .into_iter()
+            .filter(|t| t.bits() <= 64)
+            .collect();
+        if widths.is_empty() {
+            return Ok(false);
+        }
+        let ty = *self.u.choose(&widths)?;
+        let bytes = ty.bytes();
+        let slots: Vec<(cranelift_codegen::ir::StackSlot, u32)> = self
+            .regions
+            .iter()
+            .filter_map(|r| match r.base {
+                Base::Slot(ss)
+                    if r.size >= bytes
+                        && (1u32 << self.func.sized_stack_slots[ss].align_shift) >= bytes =>
+                {
+                    Some((ss, r.size))
+                }
+                _ => None,
+            })
+            .collect();
+        if slots.is_empty() {
+            return Ok(false);
+        }
+        let (ss, size) = *self.u.choose(&slots)?;
+        let off = bytes * self.u.int_in_range(0..=(size - bytes) / bytes)?;
+        let p = self.ins().stack_addr(types::I64, ss, off as i32);
+        let flags = self.flags()?;
+        match self.u.int_in_range(0..=4)? {
+            0 => {
+                let op = *self.u.choose(&[
+                    AtomicRmwOp::Add,
+                    AtomicRmwOp::Sub,
+                    AtomicRmwOp::And,
+                    AtomicRmwOp::Nand,
+                    AtomicRmwOp::Or,
+                    AtomicRmwOp::Xor,
+                    AtomicRmwOp::Xchg,
+                    AtomicRmwOp::Umin,
+                    AtomicRmwOp::Umax,
+                    AtomicRmwOp::Smin,
+                    AtomicRmwOp::Smax,
+                ])?;
+                let v = self.value(ty)?;
+                let old = self.ins().atomic_rmw(ty, flags, op, p, v);
+                self.add(old);
+            }
+            1 => {
+                // Expect what is there half of the time, so the swap happens.
+                let expected = if self.u.ratio(1, 2)? {
+                    self.ins().atomic_load(ty, flags, p)
+                } else {
+                    self.value(ty)?
+                };
+                let new = self.value(ty)?;
+                let old = self.ins().atomic_cas(flags, p, expected, new);
+                self.add(old);
+            }
+            2 => {
+                let v = self.ins().atomic_load(ty, flags, p);
+                self.add(v);
+            }
+            3 => {
+                let v = self.value(ty)?;
+                self.ins().atomic_store(flags, v, p);
+            }
+            _ => {
+                self.ins().fence();
+            }
+        }
+        Ok(true)
     }
 
     /// Mixes every byte of region `r` into the checksum, word by word.

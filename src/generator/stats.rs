@@ -46,6 +46,9 @@ pub struct Stats {
     pub opcodes: BTreeMap<String, u64>,
     pub br_table_cases: u64,
     pub loop_cases: u64,
+    /// Cases with at least one atomic instruction, and per atomic opcode.
+    pub atomic_cases: u64,
+    pub atomic_op_cases: BTreeMap<String, u64>,
     pub blocks: u64,
     pub instructions: u64,
     pub settings: BTreeMap<String, u64>,
@@ -77,6 +80,10 @@ impl Stats {
         self.call_cases += !ft.call_kinds.is_empty() as u64;
         self.br_table_cases += ft.br_table as u64;
         self.loop_cases += ft.loops as u64;
+        self.atomic_cases += !ft.atomics.is_empty() as u64;
+        for op in &ft.atomics {
+            *self.atomic_op_cases.entry(op.to_string()).or_default() += 1;
+        }
         for k in ft.call_kinds {
             *self.call_kind_cases.entry(k).or_default() += 1;
         }
@@ -177,6 +184,10 @@ impl Stats {
         case_row(&mut o, "mixed conventions", self.mixed_convention_cases);
         case_row(&mut o, "br_table", self.br_table_cases);
         case_row(&mut o, "loops", self.loop_cases);
+        case_row(&mut o, "atomics", self.atomic_cases);
+        for (k, c) in &self.atomic_op_cases {
+            case_row(&mut o, &format!("  {k}"), *c);
+        }
         section(
             &mut o,
             "parameter count per function",
