@@ -381,22 +381,9 @@ mod tests {
         }
     }
 
-    const I8X16: Lanes = Lanes {
-        lane: Lane::I8,
-        count: 16,
-    };
-    const I32X4: Lanes = Lanes {
-        lane: Lane::I32,
-        count: 4,
-    };
-    const I64X2: Lanes = Lanes {
-        lane: Lane::I64,
-        count: 2,
-    };
-    const F32X4: Lanes = Lanes {
-        lane: Lane::F32,
-        count: 4,
-    };
+    fn lanes(ty: Type) -> Lanes {
+        Lanes::of(ty).unwrap()
+    }
 
     #[test]
     fn narrow_vectors_are_values_of_their_own_width() {
@@ -418,7 +405,7 @@ mod tests {
     #[test]
     fn vectors_keep_lane_order_and_swap_within_lanes_on_big_endian() {
         // Lanes [1 2 3 4] of an i32x4: lane 0 in the low bits.
-        let v = Val::Vector(I32X4, 0x00000004_00000003_00000002_00000001);
+        let v = Val::Vector(lanes(types::I32X4), 0x00000004_00000003_00000002_00000001);
         assert_eq!(&v.to_bytes(false)[..8], &[1, 0, 0, 0, 2, 0, 0, 0]);
         assert_eq!(&v.to_bytes(true)[..8], &[0, 0, 0, 1, 0, 0, 0, 2]);
         for be in [false, true] {
@@ -432,13 +419,16 @@ mod tests {
     fn vector_equality_is_per_lane_for_floats_and_typed() {
         let nan = f32::NAN.to_bits() as u128;
         let other_nan = 0x7fc0_0001u128;
-        let a = Val::Vector(F32X4, nan | (1.0f32.to_bits() as u128) << 32);
-        let b = Val::Vector(F32X4, other_nan | (1.0f32.to_bits() as u128) << 32);
+        let a = Val::Vector(lanes(types::F32X4), nan | (1.0f32.to_bits() as u128) << 32);
+        let b = Val::Vector(
+            lanes(types::F32X4),
+            other_nan | (1.0f32.to_bits() as u128) << 32,
+        );
         assert!(a.same(&b));
-        let c = Val::Vector(F32X4, nan | (2.0f32.to_bits() as u128) << 32);
+        let c = Val::Vector(lanes(types::F32X4), nan | (2.0f32.to_bits() as u128) << 32);
         assert!(!a.same(&c));
         // The same bits under another lane type are another value.
-        assert!(!Val::Vector(I32X4, 5).same(&Val::Vector(I64X2, 5)));
+        assert!(!Val::Vector(lanes(types::I32X4), 5).same(&Val::Vector(lanes(types::I64X2), 5)));
         // Half and quad floats: NaNs equal, zero signs differ.
         assert!(Val::F16(0x7e00).same(&Val::F16(0x7c01)));
         assert!(!Val::F16(0).same(&Val::F16(0x8000)));
@@ -452,7 +442,7 @@ mod tests {
         let again = crate::case::TestCase::parse(&case.to_text()).unwrap();
         assert!(same_list(&case.runs[0].args, &again.runs[0].args));
         assert!(
-            matches!(case.runs[0].args[1], Val::Vector(l, b) if l == I8X16 && b & 0xff == 0x10)
+            matches!(case.runs[0].args[1], Val::Vector(l, b) if l == lanes(types::I8X16) && b & 0xff == 0x10)
         );
         assert!(
             again.to_text().contains("[0x1.0000000000000p0 -0.0]"),

@@ -47,19 +47,26 @@ fn replay(dir: &Path) -> (i32, BTreeMap<String, Value>) {
     (out.status.code().unwrap(), by_name)
 }
 
-fn run_json(file: &str) -> Value {
+/// `clif-diff run --json FILE` (plus `extra` flags), parsed.
+fn run_file_json(file: &Path, extra: &[&str]) -> Value {
     let out = Command::new(exe())
         .arg("run")
-        .arg(filetests().join(file))
+        .arg(file)
         .arg("--json")
+        .args(extra)
         .output()
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "{file}: {e}; stderr {}",
+            "{}: {e}; stderr {}",
+            file.display(),
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+fn run_json(file: &str) -> Value {
+    run_file_json(&filetests().join(file), &[])
 }
 
 #[test]
@@ -175,20 +182,7 @@ fn a_run_only_file_does_not_consult_the_interpreter() {
 /// `clif-diff run --json FILE` (plus `extra` flags): one `(target, report)` per configuration
 /// that ran (a single-target file prints its report alone).
 fn reports(file: &Path, extra: &[&str]) -> Vec<(String, Value)> {
-    let out = Command::new(exe())
-        .arg("run")
-        .arg(file)
-        .arg("--json")
-        .args(extra)
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; stderr {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let json = run_file_json(file, extra);
     match json {
         Value::Array(configs) => configs
             .into_iter()
