@@ -558,3 +558,22 @@ fn aarch64_atomics_with_and_without_lse() {
         );
     }
 }
+
+/// Float rounding and `fma` on x86_64 without SSE4.1/FMA are lowered to libm calls: the JIT and
+/// the object program call libm, the interpreter computes the opcode, and they agree.
+#[test]
+fn float_ops_lowered_to_libcalls() {
+    use cranelift_codegen::ir::Opcode;
+    feature_agrees("a libcall-lowered float op", |case, _| {
+        let target = case.target.as_deref().unwrap_or("");
+        !target.contains("has_sse41")
+            && case.functions.iter().any(|f| {
+                clif_diff::facts::insts(f).any(|i| {
+                    matches!(
+                        f.dfg.insts[i].opcode(),
+                        Opcode::Ceil | Opcode::Floor | Opcode::Trunc | Opcode::Nearest
+                    )
+                })
+            })
+    });
+}

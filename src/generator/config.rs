@@ -75,8 +75,8 @@ pub struct Config {
     pub float_rounding: bool,
     pub fma: bool,
     /// Allow the float operations above where the backend lowers them to libm calls (x86_64
-    /// without `has_sse41`/`has_fma`). Off by default: the JIT engine resolves only `memcpy`,
-    /// `memmove` and `memset`, and panics on the others.
+    /// without `has_sse41`/`has_fma`): the JIT resolves them among the process's symbols, the
+    /// object program links libm, and the interpreter computes the opcode itself.
     pub float_libcalls: bool,
     /// ISA flag sets for the `target` line, one drawn per case (`""` is the baseline). Every
     /// set must be supported by the host that runs the cases natively. Empty: the target's
@@ -155,7 +155,7 @@ impl Config {
             floats: true,
             float_rounding: true,
             fma: true,
-            float_libcalls: false,
+            float_libcalls: true,
             isa_flag_sets: Vec::new(),
             int_division: true,
             atomics: true,
