@@ -130,7 +130,7 @@ pub struct CallPattern {
     /// The callee's reference is `colocated`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub colocated: Option<bool>,
-    /// An `i8`/`i16` argument with `uext`/`sext` goes on the stack (more integer arguments
+    /// An `i8`/`i16`/`i32` argument with `uext`/`sext` goes on the stack (more integer arguments
     /// before it than the target has argument registers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extended_stack_arg: Option<bool>,
@@ -325,7 +325,8 @@ impl CallPattern {
                         continue;
                     }
                     let slots = if p.value_type == types::I128 { 2 } else { 1 };
-                    let small = p.value_type.bits() < 32;
+                    // apple_aarch64 packs stack arguments at their own size, i32 included.
+                    let small = p.value_type.bits() < 64;
                     let extended = p.extension != cranelift_codegen::ir::ArgumentExtension::None;
                     if ints + slots > regs && small && extended {
                         found = true;

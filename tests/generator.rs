@@ -474,6 +474,10 @@ fn generated_cases_have_every_property_the_reducer_keeps() {
                 facts::guards::divisions_guarded(&case),
                 "{arch:?} seed {seed}"
             );
+            assert!(
+                facts::addresses::addresses_unobserved(&case),
+                "{arch:?} seed {seed}"
+            );
         }
     }
 }

@@ -132,6 +132,11 @@ block0(v0: i64):
         append: "",
     },
     NearMiss {
+        id: "aarch64-atomic-cas-i32-high-bits-no-lse",
+        replace: &[("target aarch64", "target aarch64 has_lse")],
+        append: "",
+    },
+    NearMiss {
         id: "riscv64-single-pass-implicit-sret-f32",
         replace: &[(
             "set regalloc_algorithm=single_pass",

@@ -13,6 +13,7 @@
 //!
 //! Everything here reads IR; nothing builds or compiles it.
 
+pub mod addresses;
 pub mod guards;
 pub mod memory;
 

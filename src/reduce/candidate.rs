@@ -32,6 +32,8 @@ pub struct Validity {
     slots_initialized: bool,
     /// No integer division can trap.
     divisions_guarded: bool,
+    /// No address is observed (returned, stored as data): addresses differ between engines.
+    addresses_unobserved: bool,
 }
 
 impl Validity {
@@ -45,6 +47,7 @@ impl Validity {
             in_bounds: facts::memory::accesses_in_bounds(case),
             slots_initialized: facts::memory::slots_initialized(&case.functions),
             divisions_guarded: facts::guards::divisions_guarded(case),
+            addresses_unobserved: facts::addresses::addresses_unobserved(case),
         }
     }
 
@@ -56,6 +59,7 @@ impl Validity {
             && (!self.in_bounds || facts::memory::accesses_in_bounds(case))
             && (!self.slots_initialized || facts::memory::slots_initialized(&case.functions))
             && (!self.divisions_guarded || facts::guards::divisions_guarded(case))
+            && (!self.addresses_unobserved || facts::addresses::addresses_unobserved(case))
     }
 }
 
