@@ -21,6 +21,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cranelift_codegen::data_value::DataValue;
 use cranelift_codegen::ir::{Function, Signature, UserFuncName, types};
 use cranelift_reader::{Comparison, ParseOptions, RunCommand, parse_run_command, parse_test};
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 
@@ -138,9 +139,9 @@ impl TestCase {
                 // A trap is said in place by a directive upstream ignores (`; print:` of a
                 // trapping call would fail upstream's runners): parse it as that print line.
                 let (text, trap) = match trap_directive(comment.text) {
-                    Some(Ok((inv, code))) => (format!("; print: {inv}"), Some(code)),
+                    Some(Ok((inv, code))) => (Cow::Owned(format!("; print: {inv}")), Some(code)),
                     Some(Err(m)) => return Err(err(line, m)),
-                    None => (comment.text.to_string(), None),
+                    None => (Cow::Borrowed(comment.text), None),
                 };
                 let t = text.trim_start_matches([';', ' ']);
                 if !(t.starts_with("run") || t.starts_with("print")) {

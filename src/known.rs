@@ -150,6 +150,34 @@ pub struct InstPattern {
     /// An `atomic_rmw` with one of these operations (`umin`, `xchg` …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rmw_op: Vec<String>,
+    /// The instruction's value argument `index` is defined by one of these opcodes, or by a
+    /// parameter (`param`: of the function or of a block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg_from: Option<ArgFrom>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgFrom {
+    pub index: usize,
+    pub defs: Vec<String>,
+}
+
+impl ArgFrom {
+    fn holds(
+        &self,
+        f: &cranelift_codegen::ir::Function,
+        inst: cranelift_codegen::ir::Inst,
+    ) -> bool {
+        let Some(&v) = f.dfg.inst_args(inst).get(self.index) else {
+            return false;
+        };
+        let def = match f.dfg.value_def(f.dfg.resolve_aliases(v)) {
+            cranelift_codegen::ir::ValueDef::Result(i, _) => f.dfg.insts[i].opcode().to_string(),
+            _ => "param".to_string(),
+        };
+        self.defs.contains(&def)
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -375,7 +403,11 @@ impl InstPattern {
                 let rmw_ok = self.rmw_op.is_empty()
                     || matches!(data, InstructionData::AtomicRmw { op, .. }
                         if self.rmw_op.iter().any(|o| *o == op.to_string()));
-                ty_ok && rmw_ok && self.colocated.is_none_or(|want| colocated == Some(want))
+                let arg_ok = self.arg_from.as_ref().is_none_or(|a| a.holds(f, inst));
+                ty_ok
+                    && rmw_ok
+                    && arg_ok
+                    && self.colocated.is_none_or(|want| colocated == Some(want))
             })
         })
     }

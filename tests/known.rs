@@ -137,6 +137,12 @@ block0(v0: i64):
         append: "",
     },
     NearMiss {
+        id: "aarch64-atomic-cas-i32-high-bits-no-lse",
+        // An expected value whose high half is zero: a case that merely contains a CAS.
+        replace: &[("v2 = sload16.i32 notrap v1", "v2 = iconst.i32 -1")],
+        append: "",
+    },
+    NearMiss {
         id: "riscv64-single-pass-implicit-sret-f32",
         replace: &[(
             "set regalloc_algorithm=single_pass",
@@ -197,10 +203,12 @@ fn every_known_entry_explains_its_reproducer_and_not_its_near_miss() {
             );
             continue;
         };
-        let near = NEAR_MISSES
-            .iter()
-            .find(|n| n.id == entry.id)
-            .unwrap_or_else(|| panic!("{}: add a near miss for this entry", entry.id));
+        let nears: Vec<&NearMiss> = NEAR_MISSES.iter().filter(|n| n.id == entry.id).collect();
+        assert!(
+            !nears.is_empty(),
+            "{}: add a near miss for this entry",
+            entry.id
+        );
         let file = root().join(rel);
         let case = load(&file).unwrap();
         let plan = Plan::for_case(&case, &Overrides::default()).unwrap();
@@ -220,25 +228,28 @@ fn every_known_entry_explains_its_reproducer_and_not_its_near_miss() {
                     entry.id, rel, report.findings
                 )
             });
-        // The near miss, judged against the same finding, is not.
+        // Each near miss, judged against the same finding, is not.
         let text = std::fs::read_to_string(&file).unwrap();
-        let mut edited = text.clone();
-        for (from, to) in near.replace {
-            edited = edited.replace(from, to);
+        for near in nears {
+            let mut edited = text.clone();
+            for (from, to) in near.replace {
+                edited = edited.replace(from, to);
+            }
+            edited.push_str(near.append);
+            assert_ne!(edited, text, "{}: the near miss changes nothing", entry.id);
+            let variant = TestCase::parse(&edited).unwrap_or_else(|e| {
+                panic!("{}: near miss does not parse: {e}\n{edited}", entry.id)
+            });
+            let explained = known
+                .classify(&variant, &report, finding)
+                .map(|k| k.id.clone());
+            assert_ne!(
+                explained.as_deref(),
+                Some(entry.id.as_str()),
+                "{}: its near miss is still explained by it:\n{edited}",
+                entry.id
+            );
         }
-        edited.push_str(near.append);
-        assert_ne!(edited, text, "{}: the near miss changes nothing", entry.id);
-        let variant = TestCase::parse(&edited)
-            .unwrap_or_else(|e| panic!("{}: near miss does not parse: {e}\n{edited}", entry.id));
-        let explained = known
-            .classify(&variant, &report, finding)
-            .map(|k| k.id.clone());
-        assert_ne!(
-            explained.as_deref(),
-            Some(entry.id.as_str()),
-            "{}: its near miss is still explained by it:\n{edited}",
-            entry.id
-        );
         checked += 1;
     }
     assert!(checked >= 15, "{checked}");

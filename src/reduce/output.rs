@@ -70,19 +70,6 @@ pub fn interp_is_a_side(report: &Report, finding: &crate::oracle::Finding) -> bo
     named || (finding.bucket.starts_with("panic:") && finding.sides.contains(&label))
 }
 
-/// Whether `bucket` names the interpreter engine of `report` as a party.
-fn names_interp(report: &Report, bucket: &str) -> bool {
-    report
-        .engines
-        .iter()
-        .filter(|e| e.kind == EngineKind::Interp)
-        .any(|e| {
-            bucket
-                .split([':', '=', '!', '|'])
-                .any(|p| p.trim() == e.label())
-        })
-}
-
 /// The reproducer's text: a header comment, the replay directives, `test` lines, the case.
 ///
 /// `source` names the original file and `out` the reproducer's own path, for the header's
@@ -101,9 +88,7 @@ pub fn render(reduced: &Reduced, plan: &Plan, source: &str, out: &str) -> String
     // interpreter does not copy `sarg` structs (clif-diff's models the copy), so a file with
     // `sarg` parameters says `test run` and keeps clif-diff's interpreter by directive.
     let interp_needed = interp_is_a_side(report, &reduced.finding)
-        || crate::harness::expected_buckets(&crate::harness::expectation(report))
-            .iter()
-            .any(|b| names_interp(report, b));
+        || report.findings.iter().any(|f| interp_is_a_side(report, f));
     let has_sarg = case.functions.iter().any(|f| {
         f.signature
             .params
