@@ -6,8 +6,14 @@
 # whose reduced case lacks the entry's cause), a regression, a known bug that no longer
 # reproduces, or an engine that could not run (a skipped engine is never agreement).
 #
+# Then the coverage map (`clif-diff coverage`, with the cargo-fuzz build as workers) of a fixed
+# case budget per target, published beside the report and compared with the saved baseline
+# `corpus/coverage/<target>.json`: a backend whose share of hit ISLE rules falls by more than
+# --coverage-drop points fails the night, loudly. `--coverage-cases 0` skips it.
+#
 #   scripts/nightly.sh [--budget 30m] [--targets host,jit-relocs,aarch64,riscv64,s390x]
 #                      [--out nightly] [--jobs N] [--seed S]
+#                      [--coverage-cases 600] [--coverage-drop 2]
 #
 # The budget is shared: 50% host, 20% JIT relocations, 30% split over the foreign targets
 # (re-balanced when some are not requested); triage gets another 25% of it on top. With state from an earlier night in OUT (CI caches
@@ -20,6 +26,8 @@ targets=host,jit-relocs,aarch64,riscv64,s390x
 out=nightly
 jobs=$(nproc)
 seed=""
+coverage_cases=600
+coverage_drop=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget) budget=$2; shift 2 ;;
@@ -27,7 +35,9 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --coverage-cases) coverage_cases=$2; shift 2 ;;
+    --coverage-drop) coverage_drop=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "nightly: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -87,4 +97,35 @@ for ((i = 1; i < ${#dirs[@]}; i += 2)); do
   echo "== triage ${dirs[$i]}: ${triage_secs}s" >&2
   "$bin" triage "${dirs[$i]}" --budget "${triage_secs}s" || true
 done
-"$bin" report "${dirs[@]}" --replay "$out/replay.json" --markdown "$out/report.md" --json "$out/report.json"
+report_status=0
+"$bin" report "${dirs[@]}" --replay "$out/replay.json" --markdown "$out/report.md" \
+  --json "$out/report.json" || report_status=$?
+
+# The coverage map: the same seeds and case budget as the baselines, so a drop is the
+# generator's or Cranelift's doing, not luck's.
+coverage_status=0
+if [ "$coverage_cases" -gt 0 ]; then
+  if [ ! -x fuzz/target/x86_64-unknown-linux-gnu/release/differential ]; then
+    command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+    (cd fuzz && cargo +nightly fuzz build -O differential)
+  fi
+  : > "$out/coverage.md"
+  cov_targets=()
+  for t in "${wanted[@]}"; do
+    case "$t" in host) cov_targets+=(x86_64) ;; aarch64|riscv64|s390x) cov_targets+=("$t") ;; esac
+  done
+  for t in "${cov_targets[@]}"; do
+    echo "== coverage $t: $coverage_cases cases" >&2
+    cov_args=(--target "$t" --cases "$coverage_cases" --time 30m --jobs "$jobs" --quiet
+              --out "$out/coverage-$t")
+    [ -f "corpus/coverage/$t.json" ] &&
+      cov_args+=(--diff "corpus/coverage/$t.json" --max-drop "$coverage_drop")
+    if ! "$bin" coverage "${cov_args[@]}"; then
+      echo "nightly: COVERAGE DROPPED on $t (see $out/coverage-$t/coverage.md)" >&2
+      coverage_status=1
+    fi
+    cat "$out/coverage-$t/coverage.md" >> "$out/coverage.md" 2>/dev/null || true
+  done
+fi
+if [ "$report_status" -ne 0 ]; then exit "$report_status"; fi
+exit "$coverage_status"

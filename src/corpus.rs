@@ -46,14 +46,14 @@ pub fn promote(
 /// feature, the first seed in `0..scan` whose case has it, as `seed-<N>.bin` (one file per
 /// distinct seed), plus `FEATURES.txt` saying which file reaches what. Returns (feature, seed).
 ///
-/// The inputs are the generator's own seed bytes, so the fuzz targets start from cases that
-/// already reach every feature instead of rediscovering them.
+/// The inputs are the generator's own seed bytes, cut to what the generator reads, so the fuzz
+/// targets start from cases that already reach every feature instead of rediscovering them.
 pub fn write_fuzz_seeds(
     dir: &Path,
     cfg: &crate::generator::Config,
     scan: u64,
 ) -> Result<Vec<(String, u64)>> {
-    use crate::generator::{features::features, from_seed, seed_bytes};
+    use crate::generator::{features::features, from_seed, seed_input};
     std::fs::create_dir_all(dir)?;
     let mut found: std::collections::BTreeMap<String, u64> = Default::default();
     for seed in 0..scan {
@@ -67,7 +67,7 @@ pub fn write_fuzz_seeds(
     seeds.sort_unstable();
     seeds.dedup();
     for s in seeds {
-        std::fs::write(dir.join(format!("seed-{s}.bin")), seed_bytes(s))?;
+        std::fs::write(dir.join(format!("seed-{s}.bin")), seed_input(s, cfg))?;
     }
     for (f, s) in &found {
         index += &format!("{f} seed-{s}.bin\n");

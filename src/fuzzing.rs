@@ -8,6 +8,10 @@
 //!
 //! The input type's `Debug` prints the `.clif`, so `cargo fuzz fmt <target> <artifact>` shows
 //! the reproducer of an artifact.
+//!
+//! Throughput decides what libFuzzer's guidance is worth, so the targets spend it where it pays:
+//! the JIT runs all of a case's run lines in one forked child, and `differential` runs the object
+//! path (a `cc` link and a process per input) on a stated share of inputs ([`object_every`]).
 
 use crate::case::TestCase;
 use crate::engine::{self, EngineKind, EngineSpec, JitMemory, RunOptions};
@@ -26,13 +30,22 @@ pub struct HostCase(pub TestCase);
 
 impl<'a> Arbitrary<'a> for HostCase {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        generator::generate(u, &Config::for_target(Arch::host())).map(HostCase)
+        let t0 = std::time::Instant::now();
+        let case = generator::generate(u, &Config::for_libfuzzer(Arch::host())).map(HostCase);
+        if timing() {
+            eprintln!("clif-diff timing: generate {:?}", t0.elapsed());
+        }
+        case
     }
 }
 
+/// Prints the case with the `differential` plan as directives (engines, planted faults), so the
+/// `.clif` that `cargo fuzz fmt` prints replays alone.
 impl fmt::Debug for HostCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_text())
+        let mut case = self.0.clone();
+        differential_plan(&case).record(&mut case);
+        f.write_str(&case.to_text())
     }
 }
 
@@ -42,7 +55,7 @@ pub struct AnyTargetCase(pub TestCase);
 impl<'a> Arbitrary<'a> for AnyTargetCase {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         let arch = *u.choose(&[Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x])?;
-        generator::generate(u, &Config::for_target(arch)).map(AnyTargetCase)
+        generator::generate(u, &Config::for_libfuzzer(arch)).map(AnyTargetCase)
     }
 }
 
@@ -66,13 +79,23 @@ fn report_known() -> bool {
     std::env::var_os("CLIF_DIFF_FUZZ_REPORT_KNOWN").is_some()
 }
 
+/// `CLIF_DIFF_FUZZ_TIMING=1` prints each engine's time per input (where a target's time goes).
+fn timing() -> bool {
+    static T: OnceLock<bool> = OnceLock::new();
+    *T.get_or_init(|| std::env::var_os("CLIF_DIFF_FUZZ_TIMING").is_some())
+}
+
 /// Runs `engines` on `case` in this process and judges the outcomes.
 pub fn run_in_process(case: &TestCase, engines: &[EngineSpec], opts: &RunOptions) -> Report {
     let outcomes: Vec<Vec<Outcome>> = engines
         .iter()
         .map(|spec| {
             let mut row: Vec<Option<Outcome>> = vec![None; case.runs.len()];
+            let t0 = std::time::Instant::now();
             engine::execute(case, spec, opts, 0, &mut |i, o| row[i] = Some(o));
+            if timing() {
+                eprintln!("clif-diff timing: {} {:?}", spec, t0.elapsed());
+            }
             row.into_iter()
                 .map(|o| {
                     o.unwrap_or(Outcome::Unsupported {
@@ -110,11 +133,65 @@ pub fn abort_on_finding(case: &TestCase, plan: &Plan, report: &Report) {
     std::process::abort();
 }
 
-/// The `differential` target: all three engines on a host case.
+/// `CLIF_DIFF_FUZZ_FAULTS` plants bugs in the targets' engines, in the `fault` directive's form
+/// (`interp-swap:iadd>isub`, `jit-crash-on:imul`, `jit-compile-panic-on:band`): the proof that
+/// a mismatch, a JIT crash and a Cranelift panic each end as an artifact that replays. The
+/// printed case carries the fault as a directive, so `clif-diff run` replays it too.
+fn planted() -> &'static crate::engine::Faults {
+    static F: OnceLock<crate::engine::Faults> = OnceLock::new();
+    F.get_or_init(|| match std::env::var("CLIF_DIFF_FUZZ_FAULTS") {
+        Ok(s) => crate::engine::Faults::parse(&s)
+            .unwrap_or_else(|e| panic!("CLIF_DIFF_FUZZ_FAULTS: {e:#}")),
+        Err(_) => crate::engine::Faults::default(),
+    })
+}
+
+/// The `differential` target: the interpreter and the JIT on every host case, the object path
+/// on a share of them (see [`object_every`]).
 pub fn differential(case: &HostCase) {
-    let plan = Plan::default();
+    let plan = differential_plan(&case.0);
+    let t0 = std::time::Instant::now();
     let report = run_in_process(&case.0, &plan.engines, &plan.opts);
     abort_on_finding(&case.0, &plan, &report);
+    if timing() {
+        eprintln!("clif-diff timing: input {:?}", t0.elapsed());
+    }
+}
+
+fn differential_plan(case: &TestCase) -> Plan {
+    let mut plan = Plan::default();
+    plan.opts.faults = planted().clone();
+    if !runs_object(case, object_every()) {
+        plan.engines.retain(|e| e.kind != EngineKind::Object);
+    }
+    plan
+}
+
+/// Default share of `differential` inputs that also run the object path: one in this many.
+pub const OBJECT_EVERY: u64 = 8;
+
+/// One input in `CLIF_DIFF_FUZZ_OBJECT_EVERY` (default [`OBJECT_EVERY`]; `1`: every input) runs
+/// the object path. A link by `cc` and a new process per input cost more than the interpreter
+/// and the JIT together, and libFuzzer's guidance needs executions; campaigns (`clif-diff fuzz`)
+/// batch the object path instead and run it on every case.
+pub fn object_every() -> u64 {
+    static N: OnceLock<u64> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("CLIF_DIFF_FUZZ_OBJECT_EVERY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(OBJECT_EVERY)
+            .max(1)
+    })
+}
+
+/// Whether `case` is one of the inputs that run the object path: decided by the case's text, so
+/// a crash artifact replays with the same engines.
+pub fn runs_object(case: &TestCase, every: u64) -> bool {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    case.to_text().hash(&mut h);
+    every <= 1 || h.finish().is_multiple_of(every)
 }
 
 /// The `jit_relocs` target: the JIT with the `far` memory provider. On the host it runs and is
@@ -140,7 +217,27 @@ fn relocs_plan(case: &TestCase) -> Plan {
         },
         opts: RunOptions {
             jit_memory: JitMemory::Far,
+            faults: planted().clone(),
             ..RunOptions::default()
         },
+    }
+}
+
+/// Lets the cargo-fuzz build serve as a sandbox worker for `clif-diff coverage`: started as
+/// `differential worker` with the coverage directory set, it serves requests like
+/// `clif-diff worker` (recording its SanitizerCoverage counters) and exits instead of fuzzing.
+/// Called from the target's libFuzzer initialisation, before libFuzzer reads its arguments.
+pub fn serve_if_coverage_worker() {
+    let asked = std::env::args().nth(1).as_deref() == Some("worker")
+        && std::env::var_os(crate::coverage::worker::DIR_VAR).is_some();
+    if asked {
+        let code = match crate::sandbox::worker_main() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("clif-diff worker: {e:#}");
+                1
+            }
+        };
+        std::process::exit(code);
     }
 }

@@ -38,6 +38,7 @@ pub mod campaign;
 pub mod case;
 pub mod cinterop;
 pub mod corpus;
+pub mod coverage;
 pub mod emulator;
 pub mod engine;
 pub mod facts;

@@ -105,9 +105,27 @@ impl WorkerCommand {
     }
 }
 
+/// Dropping an idle worker closes its stdin and gives it a moment to finish (a coverage worker
+/// writes its totals then) before it is killed.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                _ => return,
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 struct Worker {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` only while the worker is dropped (closing it is how a worker is told to finish).
+    stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
@@ -115,6 +133,7 @@ struct Worker {
 impl Worker {
     fn spawn(cmd: &WorkerCommand) -> Result<Worker> {
         use std::os::unix::process::CommandExt;
+        let coverage_run = std::env::var_os(crate::coverage::worker::DIR_VAR).is_some();
         let mut c = Command::new(&cmd.exe);
         c.arg("worker")
             .stdin(Stdio::piped())
@@ -122,14 +141,18 @@ impl Worker {
             .stderr(Stdio::piped());
         // SAFETY: only setrlimit between fork and exec.
         unsafe {
-            c.pre_exec(|| {
+            c.pre_exec(move || {
                 // Own process group: a terminal's Ctrl-C reaches only the parent.
                 libc::setpgid(0, 0);
                 let mem = libc::rlimit {
                     rlim_cur: WORKER_MEMORY,
                     rlim_max: WORKER_MEMORY,
                 };
-                libc::setrlimit(libc::RLIMIT_AS, &mem);
+                // A coverage run's workers may be a sanitizer build, whose shadow memory
+                // reservation RLIMIT_AS would refuse; that run bounds memory through ASAN_OPTIONS.
+                if !coverage_run {
+                    libc::setrlimit(libc::RLIMIT_AS, &mem);
+                }
                 let zero = libc::rlimit {
                     rlim_cur: 0,
                     rlim_max: 0,
@@ -167,10 +190,16 @@ impl Worker {
         });
         Ok(Worker {
             child,
-            stdin,
+            stdin: Some(stdin),
             lines: rx,
             stderr_tail: tail,
         })
+    }
+
+    fn send(&mut self, line: &str) -> std::io::Result<()> {
+        let stdin = self.stdin.as_mut().expect("stdin is open until drop");
+        stdin.write_all(line.as_bytes())?;
+        stdin.flush()
     }
 
     /// Kills the worker and classifies how it ended.
@@ -291,7 +320,7 @@ impl Sandbox {
             validate = false;
             let line = serde_json::to_string(&req)? + "\n";
             let w = self.worker()?;
-            if w.stdin.write_all(line.as_bytes()).is_err() || w.stdin.flush().is_err() {
+            if w.send(&line).is_err() {
                 // The worker died between requests; start afresh.
                 let w = self.worker.take().unwrap();
                 let _ = w.bury(false, &limit);
@@ -387,8 +416,7 @@ impl Sandbox {
         let line = serde_json::to_string(&req)? + "\n";
         let deadline = self.compile_budget;
         let w = self.worker()?;
-        w.stdin.write_all(line.as_bytes())?;
-        w.stdin.flush()?;
+        w.send(&line)?;
         match w.lines.recv_timeout(deadline) {
             Ok(l) => match serde_json::from_str::<OptimizeResponse>(&l)? {
                 OptimizeResponse::Optimized(f) => Ok(f),
@@ -437,6 +465,7 @@ pub fn worker_main() -> Result<()> {
     // would be reported as a crash of whatever it was running.
     // SAFETY: setting a signal disposition has no memory-safety preconditions.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    crate::coverage::worker::attach_from_env();
     // The interpreter recurses on the native stack once per CLIF call; give it room.
     let t = std::thread::Builder::new()
         .stack_size(256 << 20)
@@ -454,6 +483,7 @@ fn serve() -> Result<()> {
         }
         if let Ok(b) = serde_json::from_str::<batch::BatchRequest>(&line) {
             batch::serve(b, &mut out)?;
+            crate::coverage::worker::request_done();
             continue;
         }
         if let Ok(o) = serde_json::from_str::<OptimizeRequest>(&line) {
@@ -473,6 +503,7 @@ fn serve() -> Result<()> {
                 writeln!(out, "{}", serde_json::to_string(&resp)?)?;
             }
             Ok(case) => {
+                crate::coverage::worker::received(&case);
                 for (e, spec) in req.engines.iter().enumerate() {
                     let first = req.start.get(e).copied().unwrap_or(0);
                     let t0 = std::time::Instant::now();
@@ -497,8 +528,10 @@ fn serve() -> Result<()> {
                 writeln!(out, "{}", serde_json::to_string(&resp)?)?;
             }
         }
+        crate::coverage::worker::request_done();
         writeln!(out, "{}", serde_json::to_string(&Response::Done)?)?;
         out.flush()?;
     }
+    crate::coverage::worker::finish();
     Ok(())
 }

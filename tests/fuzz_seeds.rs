@@ -16,6 +16,14 @@ fn shipped_seed_inputs_reach_every_feature() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "bin") {
             let bytes = std::fs::read(&p).unwrap();
+            // A seed sets libFuzzer's default -max_len (at least 4096): a 64 KiB seed would make
+            // every mutated input that large.
+            assert!(
+                bytes.len() <= 8192,
+                "{}: {} bytes",
+                p.display(),
+                bytes.len()
+            );
             let case = HostCase::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
             for f in features(&case.0).names() {
                 reached.insert(f.replace(' ', "_"));

@@ -7,6 +7,7 @@ mod abi;
 mod bench;
 mod bench_object;
 mod corpus;
+mod coverage;
 mod fuzz;
 mod r#gen;
 mod import;
@@ -49,6 +50,9 @@ enum Command {
     /// Manage the regression corpus.
     #[command(subcommand)]
     Corpus(corpus::Command),
+    /// Which ISLE rules, source areas, opcodes and relocations a campaign reaches (needs the
+    /// cargo-fuzz build).
+    Coverage(coverage::Args),
     /// Write the nightly report from campaign directories and a corpus replay.
     Report(report::Args),
     /// Rewrite a .clif from an older Cranelift into today's syntax.
@@ -82,6 +86,7 @@ pub fn main() -> i32 {
         Command::Import(a) => import::main(a),
         Command::Corpus(c) => corpus::main(c),
         Command::Report(a) => report::main(a),
+        Command::Coverage(a) => coverage::main(a),
         Command::Reduce(a) => reduce::main(a),
         Command::Triage(a) => triage::main(a),
         Command::Gen(a) => r#gen::main(a),

@@ -27,13 +27,47 @@ pub fn run(
     match compile(case, spec, opts) {
         Err(o) => report_all(runs, o, report),
         Ok(mut jit) => {
+            // Lines that cannot run say why now; the others run together in forked children.
+            let mut ready = Vec::new();
             for i in runs {
-                let o = jit.call(case, i, opts);
-                report(i, o);
+                match jit.prepare(case, i) {
+                    Ok(p) => ready.push((i, p)),
+                    Err(o) => report(i, o),
+                }
+            }
+            let planted_crash = opts
+                .faults
+                .jit_crash_on
+                .as_ref()
+                .is_some_and(|op| case.functions.iter().any(|f| super::has_opcode(f, op)));
+            let calls: Vec<native::Call> = ready
+                .iter()
+                .map(|(_, (entry, args, rets_len))| native::Call {
+                    tramp: if planted_crash {
+                        planted_segv
+                    } else {
+                        // SAFETY: the address is a finalized trampoline of this module.
+                        unsafe { std::mem::transmute::<*const u8, Tramp>(jit.tramps[*entry]) }
+                    },
+                    args,
+                    rets_len: *rets_len,
+                })
+                .collect();
+            // SAFETY: every call is a finalized trampoline with the trampoline signature.
+            let ends =
+                unsafe { native::call_forked_all(&calls, Duration::from_millis(opts.timeout_ms)) };
+            for ((i, (entry, _, _)), end) in ready.iter().zip(ends) {
+                report(*i, jit.outcome(*entry, end, opts));
             }
             jit.free();
         }
     }
+}
+
+/// Test-only: what JIT code that writes through a null pointer does (`jit-crash-on`).
+unsafe extern "C" fn planted_segv(_args: *const u8, _rets: *mut u8) {
+    // SAFETY: deliberately not: this runs in a forked child, whose SIGSEGV the parent classifies.
+    unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
 }
 
 struct Compiled {
@@ -54,14 +88,15 @@ impl Compiled {
         }
     }
 
-    fn call(&self, case: &TestCase, i: usize, opts: &RunOptions) -> Outcome {
+    /// A run line's entry, argument buffer and result size, or why it does not run here.
+    fn prepare(&self, case: &TestCase, i: usize) -> Result<(usize, Vec<u8>, usize), Outcome> {
         if self.foreign {
-            return Outcome::Unsupported {
+            return Err(Outcome::Unsupported {
                 reason: "foreign-ISA JIT is compiled and finalized, not run".into(),
-            };
+            });
         }
         if let Some(reason) = crate::target::host_lacks_reason(case) {
-            return Outcome::Skipped { reason };
+            return Err(Outcome::Skipped { reason });
         }
         let entry = self.program.run_entry[i];
         let sig = &self.program.funcs[self.program.entries[entry]].1.signature;
@@ -70,17 +105,12 @@ impl Compiled {
             let b = v.to_bytes(cfg!(target_endian = "big"));
             args[k * SLOT..k * SLOT + b.len()].copy_from_slice(&b);
         }
-        let rets_len = SLOT * sig.returns.len().max(1);
-        // SAFETY: the address is a finalized trampoline of this module.
-        let tramp: Tramp = unsafe { std::mem::transmute(self.tramps[entry]) };
-        let end = unsafe {
-            native::call_forked(
-                tramp,
-                &args,
-                rets_len,
-                Duration::from_millis(opts.timeout_ms),
-            )
-        };
+        Ok((entry, args, SLOT * sig.returns.len().max(1)))
+    }
+
+    /// The outcome of a run line of `entry` from how its call ended.
+    fn outcome(&self, entry: usize, end: ChildEnd, opts: &RunOptions) -> Outcome {
+        let sig = &self.program.funcs[self.program.entries[entry]].1.signature;
         match end {
             ChildEnd::Returned(bytes) => {
                 let values = sig
@@ -151,7 +181,8 @@ fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Comp
         vec![("is_pic", "false"), ("use_colocated_libcalls", "false")];
     overrides.extend(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let isa = build_isa(case, &overrides).map_err(setup_err)?;
-    let program = Program::plan(case, PREFIX)?;
+    let mut program = Program::plan(case, PREFIX)?;
+    program.planted_panic = opts.faults.jit_compile_panic_on.clone();
 
     let mut module = catch(Phase::Setup, || {
         let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());

@@ -211,6 +211,14 @@ pub struct Faults {
     /// The reducer process aborts at its n-th candidate (a crash no `catch_unwind` contains).
     #[serde(default)]
     pub reducer_abort_at: Option<u64>,
+    /// JIT code of a case that contains this opcode crashes (SIGSEGV) when called: a planted
+    /// JIT crash (`jit-crash-on:imul`).
+    #[serde(default)]
+    pub jit_crash_on: Option<String>,
+    /// Compiling a function that contains this opcode for the JIT panics inside Cranelift's
+    /// pipeline: a planted Cranelift panic (`jit-compile-panic-on:band`).
+    #[serde(default)]
+    pub jit_compile_panic_on: Option<String>,
 }
 
 impl Faults {
@@ -236,6 +244,8 @@ impl Faults {
                 }
                 "reducer-panic-at" => f.reducer_panic_at = Some(arg.parse()?),
                 "reducer-abort-at" => f.reducer_abort_at = Some(arg.parse()?),
+                "jit-crash-on" => f.jit_crash_on = Some(opcode_arg(item, arg)?),
+                "jit-compile-panic-on" => f.jit_compile_panic_on = Some(opcode_arg(item, arg)?),
                 _ => anyhow::bail!("unknown fault `{name}`"),
             }
         }
@@ -260,8 +270,29 @@ impl Faults {
         if let Some(n) = self.reducer_abort_at {
             items.push(format!("reducer-abort-at:{n}"));
         }
+        if let Some(op) = &self.jit_crash_on {
+            items.push(format!("jit-crash-on:{op}"));
+        }
+        if let Some(op) = &self.jit_compile_panic_on {
+            items.push(format!("jit-compile-panic-on:{op}"));
+        }
         items.join(", ")
     }
+}
+
+fn opcode_arg(item: &str, arg: &str) -> anyhow::Result<String> {
+    arg.parse::<cranelift_codegen::ir::Opcode>()
+        .map_err(|_| anyhow::anyhow!("`{item}`: `{arg}` is not an opcode"))?;
+    Ok(arg.to_string())
+}
+
+/// Whether `func` contains an instruction with the opcode named `op` (for planted faults).
+pub fn has_opcode(func: &cranelift_codegen::ir::Function, op: &str) -> bool {
+    func.layout.blocks().any(|b| {
+        func.layout
+            .block_insts(b)
+            .any(|i| func.dfg.insts[i].opcode().to_string() == op)
+    })
 }
 
 /// Execution limits and engine options shared by all engines of one case.

@@ -95,6 +95,33 @@ unsafe fn install_child_handlers(alt_stack: &mut [u8]) {
     }
 }
 
+/// One call of a trampoline: its argument buffer and the size of its result buffer.
+pub struct Call<'a> {
+    pub tramp: Tramp,
+    pub args: &'a [u8],
+    pub rets_len: usize,
+}
+
+/// Runs `calls` in order in forked children, each call with a wall-clock limit of its own, and
+/// returns how each ended.
+///
+/// One child runs the calls one after another, as upstream's `test run` runs a file's run lines
+/// in one process: a fork per call was most of the JIT's cost. A call that crashes, times out or
+/// kills its child ends that child; the calls after it run in a fresh one.
+///
+/// # Safety
+/// Every `tramp` must point to finalized code with the trampoline signature.
+pub unsafe fn call_forked_all(calls: &[Call], timeout: Duration) -> Vec<ChildEnd> {
+    let mut ends = Vec::with_capacity(calls.len());
+    while ends.len() < calls.len() {
+        // SAFETY: forwarded from the caller.
+        let more = unsafe { one_child(&calls[ends.len()..], timeout) };
+        debug_assert!(!more.is_empty());
+        ends.extend(more);
+    }
+    ends
+}
+
 /// Calls `tramp(args, rets)` in a forked child with a wall-clock limit.
 ///
 /// # Safety
@@ -105,12 +132,25 @@ pub unsafe fn call_forked(
     rets_len: usize,
     timeout: Duration,
 ) -> ChildEnd {
-    let mut rets = vec![0u8; rets_len];
+    let call = Call {
+        tramp,
+        args,
+        rets_len,
+    };
+    // SAFETY: forwarded from the caller.
+    let mut ends = unsafe { call_forked_all(std::slice::from_ref(&call), timeout) };
+    ends.pop().expect("one call, one end")
+}
+
+/// One child for a prefix of `calls`: the ends of the calls it answered, then the end of the call
+/// that ended it, if any. Never empty.
+unsafe fn one_child(calls: &[Call], timeout: Duration) -> Vec<ChildEnd> {
+    let mut rets: Vec<Vec<u8>> = calls.iter().map(|c| vec![0u8; c.rets_len]).collect();
     let mut alt_stack = vec![0u8; 256 * 1024];
     let mut fds = [0i32; 2];
     // SAFETY: fds has room for two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return ChildEnd::Exited { code: -1 };
+        return vec![ChildEnd::Exited { code: -1 }];
     }
     let (rd, wr) = (fds[0], fds[1]);
     // SAFETY: the child only calls async-signal-safe functions and the generated code, then exits.
@@ -122,11 +162,13 @@ pub unsafe fn call_forked(
             libc::close(rd);
             REPORT_FD.store(wr, Ordering::Relaxed);
             install_child_handlers(&mut alt_stack);
-            tramp(args.as_ptr(), rets.as_mut_ptr());
-            let mut msg = Vec::with_capacity(1 + rets.len());
-            msg.push(b'R');
-            msg.extend_from_slice(&rets);
-            libc::write(wr, msg.as_ptr() as *const libc::c_void, msg.len());
+            for (c, r) in calls.iter().zip(rets.iter_mut()) {
+                (c.tramp)(c.args.as_ptr(), r.as_mut_ptr());
+                let mut msg = Vec::with_capacity(1 + r.len());
+                msg.push(b'R');
+                msg.extend_from_slice(r);
+                libc::write(wr, msg.as_ptr() as *const libc::c_void, msg.len());
+            }
             libc::_exit(0);
         }
     }
@@ -134,16 +176,40 @@ pub unsafe fn call_forked(
     unsafe { libc::close(wr) };
     if pid < 0 {
         unsafe { libc::close(rd) };
-        return ChildEnd::Exited { code: -1 };
+        return vec![ChildEnd::Exited { code: -1 }];
     }
-    let deadline = Instant::now() + timeout;
     // SAFETY: rd is an open descriptor we own from here on.
     let mut pipe = unsafe { std::fs::File::from_raw_fd(rd) };
-    let mut buf = Vec::new();
-    let timed_out = loop {
+    let mut ends = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut deadline = Instant::now() + timeout;
+    let mut ended = None;
+    'read: loop {
+        // Take every complete message off the front of the buffer.
+        while let Some(c) = calls.get(ends.len()) {
+            match buf.first() {
+                Some(b'R') if buf.len() > c.rets_len => {
+                    ends.push(ChildEnd::Returned(buf[1..1 + c.rets_len].to_vec()));
+                    buf.drain(..1 + c.rets_len);
+                    deadline = Instant::now() + timeout;
+                }
+                Some(b'S') if buf.len() >= 13 => {
+                    ends.push(ChildEnd::Signal {
+                        signo: i32::from_le_bytes(buf[1..5].try_into().unwrap()),
+                        pc: u64::from_le_bytes(buf[5..13].try_into().unwrap()),
+                    });
+                    break 'read;
+                }
+                _ => break,
+            }
+        }
+        if ends.len() == calls.len() {
+            break;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break true;
+            ended = Some(ChildEnd::Timeout);
+            break;
         }
         let mut pfd = libc::pollfd {
             fd: rd,
@@ -156,40 +222,40 @@ pub unsafe fn call_forked(
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            break false;
+            break;
         }
         if n == 0 {
             continue;
         }
         let mut chunk = [0u8; 4096];
         match pipe.read(&mut chunk) {
-            Ok(0) | Err(_) => break false,
+            Ok(0) | Err(_) => break,
             Ok(k) => buf.extend_from_slice(&chunk[..k]),
         }
-    };
-    if timed_out {
-        // SAFETY: pid is our child.
+    }
+    let timed_out = matches!(ended, Some(ChildEnd::Timeout));
+    if timed_out || ends.len() < calls.len() {
+        // SAFETY: pid is our child; it has nothing left to say.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     let mut status = 0;
     // SAFETY: reaping our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    if timed_out {
-        return ChildEnd::Timeout;
+    let answered_all = ends.len() == calls.len();
+    let last_was_signal = matches!(ends.last(), Some(ChildEnd::Signal { .. }));
+    if !answered_all && !last_was_signal {
+        // The child died (or hung) in the middle of the first unanswered call.
+        ends.push(match ended {
+            Some(e) => e,
+            None if libc::WIFSIGNALED(status) => ChildEnd::Killed {
+                signo: libc::WTERMSIG(status),
+            },
+            None => ChildEnd::Exited {
+                code: libc::WEXITSTATUS(status),
+            },
+        });
     }
-    match buf.first() {
-        Some(b'R') if buf.len() == 1 + rets_len => ChildEnd::Returned(buf[1..].to_vec()),
-        Some(b'S') if buf.len() == 13 => ChildEnd::Signal {
-            signo: i32::from_le_bytes(buf[1..5].try_into().unwrap()),
-            pc: u64::from_le_bytes(buf[5..13].try_into().unwrap()),
-        },
-        _ if libc::WIFSIGNALED(status) => ChildEnd::Killed {
-            signo: libc::WTERMSIG(status),
-        },
-        _ => ChildEnd::Exited {
-            code: libc::WEXITSTATUS(status),
-        },
-    }
+    ends
 }
 
 pub fn signal_name(signo: i32) -> String {

@@ -52,6 +52,8 @@ pub struct Program {
     pub entries: Vec<usize>,
     /// For each run line, its index in `entries`.
     pub run_entry: Vec<usize>,
+    /// Test-only: compiling a function with this opcode panics (a planted Cranelift panic).
+    pub planted_panic: Option<String>,
 }
 
 impl Program {
@@ -100,6 +102,7 @@ impl Program {
             funcs,
             entries,
             run_entry,
+            planted_panic: None,
         })
     }
 
@@ -135,7 +138,17 @@ impl Program {
             func.name = UserFuncName::user(0, id.as_u32());
             ctx.clear();
             ctx.func = func;
+            if let Some(op) = &self.planted_panic
+                && super::has_opcode(&ctx.func, op)
+            {
+                panic!("planted Cranelift panic: compiling `{op}`");
+            }
             module.define_function(id, &mut ctx).map_err(compile_err)?;
+            crate::coverage::worker::compiled(
+                std::any::type_name::<M>(),
+                &ctx,
+                crate::target::Arch::of(module.isa().triple()).map_or("unknown", |a| a.name()),
+            );
             code.push((id, code_info(sym, &ctx)));
         }
         for (k, &(id, e)) in tramps.iter().enumerate() {

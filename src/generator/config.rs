@@ -180,6 +180,26 @@ impl Config {
         Config::unrestricted().restricted_to(arch)
     }
 
+    /// The cargo-fuzz targets' knobs: every feature of [`Config::for_target`], at a third of its
+    /// sizes. libFuzzer's guidance is worth what its executions per second are, and it grows
+    /// cases by mutation where a campaign draws big ones at once.
+    pub fn for_libfuzzer(arch: Arch) -> Config {
+        Config {
+            max_functions: 3,
+            max_params: 12,
+            max_entry_params: 6,
+            max_returns: 4,
+            max_calls_per_function: 3,
+            max_instructions: 30,
+            max_blocks: 8,
+            max_loop_iterations: 4,
+            max_dynamic_cost: 20_000,
+            runs: 2,
+            ..Config::unrestricted()
+        }
+        .restricted_to(arch)
+    }
+
     /// Cuts this config down to `arch`'s legal domain, keeping every other choice.
     pub fn restricted_to(mut self, arch: Arch) -> Config {
         self.conventions.retain(|c| match CallConv::from_str(c) {
@@ -329,6 +349,15 @@ fn lcm(a: u32, b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_libfuzzer_config_is_valid_everywhere() {
+        for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
+            let c = Config::for_libfuzzer(arch);
+            c.validate().unwrap();
+            assert!(c.max_instructions < Config::for_target(arch).max_instructions);
+        }
+    }
 
     #[test]
     fn targets_restrict_the_domain() {

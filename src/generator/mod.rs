@@ -144,6 +144,25 @@ pub fn from_seed(seed: u64, cfg: &Config) -> TestCase {
     case
 }
 
+/// The shortest prefix of [`seed_bytes`] (found by doubling from what the generator read) that
+/// still yields the same case under `cfg`: a libFuzzer seed input of a typical input's size
+/// (one to four KiB) rather than 64 KiB, which would set libFuzzer's `-max_len` and make every
+/// mutated input that large.
+pub fn seed_input(seed: u64, cfg: &Config) -> Vec<u8> {
+    let bytes = seed_bytes(seed);
+    let mut u = Unstructured::new(&bytes);
+    let want = generate(&mut u, cfg).map(|c| c.to_text()).ok();
+    let mut n = (bytes.len() - u.len()).max(1);
+    while n < bytes.len() {
+        let mut u = Unstructured::new(&bytes[..n]);
+        if generate(&mut u, cfg).map(|c| c.to_text()).ok() == want {
+            break;
+        }
+        n = (n * 2).min(bytes.len());
+    }
+    bytes[..n].to_vec()
+}
+
 /// The bytes [`from_seed`] generates from: also a libFuzzer input that yields the same case.
 pub fn seed_bytes(seed: u64) -> Vec<u8> {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);

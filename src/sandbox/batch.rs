@@ -58,7 +58,7 @@ impl Sandbox {
         let line = serde_json::to_string(&req)? + "\n";
         let per_answer = self.compile_budget + Duration::from_millis(opts.timeout_ms);
         let w = self.worker()?;
-        let sent = w.stdin.write_all(line.as_bytes()).is_ok() && w.stdin.flush().is_ok();
+        let sent = w.send(&line).is_ok();
         let finished = sent && self.collect(&mut got, per_answer);
         if !sent && let Some(w) = self.worker.take() {
             let _ = w.bury(false, "batch");

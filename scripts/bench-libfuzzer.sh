@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Executions per second of each cargo-fuzz target, as libFuzzer itself reports them, with the
+# build flags used: the figures of the README's cargo-fuzz section come from here. Outside CI
+# (it builds the targets and fuzzes for the given time).
+#
+#   scripts/bench-libfuzzer.sh [--time 60] [--sanitizer address|none] [--targets differential,jit_relocs]
+#                              [--max-len 4096] [--flags '-entropic=0'] [--no-build]
+#
+# `-entropic=0` by default: with entropic scheduling libFuzzer spent a third of its time in
+# feature bookkeeping that grows with the square of features per input (these inputs reach
+# 40,000 PCs each); `--flags ''` measures without it.
+# Each target starts from a fresh corpus with corpus/fuzz-seeds as read-only seeds, on one job.
+# The `-s none` build lives in fuzz/target-nosan so it does not replace the ASan build that CI and
+# `clif-diff coverage` use.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+
+time=60
+san=address
+targets=differential,jit_relocs
+max_len=4096
+flags=-entropic=0
+build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --time) time=$2; shift 2 ;;
+    --sanitizer) san=$2; shift 2 ;;
+    --targets) targets=$2; shift 2 ;;
+    --max-len) max_len=$2; shift 2 ;;
+    --flags) flags=$2; shift 2 ;;
+    --no-build) build=0; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench-libfuzzer: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+dir_args=()
+[ "$san" = none ] && dir_args=(--target-dir target-nosan)
+if [ "$build" = 1 ]; then
+  cargo +nightly fuzz build -O -s "$san" "${dir_args[@]}" >&2
+fi
+printf '%-13s %-9s %8s %10s %8s %8s %9s\n' target sanitizer seconds executions exec/s cov ft
+IFS=, read -r -a list <<< "$targets"
+for t in "${list[@]}"; do
+  corpus=$(mktemp -d)
+  log=$(mktemp)
+  cargo +nightly fuzz run -O -s "$san" "${dir_args[@]}" "$t" "$corpus" ../corpus/fuzz-seeds -- \
+    -max_total_time="$time" -max_len="$max_len" -print_final_stats=1 $flags >"$log" 2>&1 || true
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
+  secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+  [ -n "$secs" ] || secs=$time
+  if [ -z "$execs" ]; then
+    echo "bench-libfuzzer: $t did not finish; log: $log" >&2
+    continue
+  fi
+  printf '%-13s %-9s %8s %10s %8s %8s %9s\n' "$t" "$san" "$secs" "$execs" \
+    "$(( execs / (secs > 0 ? secs : 1) ))" "${cov:-?}" "${ft:-?}"
+  grep -q '^==[0-9]*== ERROR\|deadly signal\|clif-diff finding' "$log" &&
+    echo "  (stopped at a finding; log: $log)" >&2
+  rm -rf "$corpus"
+done
+echo "flags: cargo +nightly fuzz build -O -s $san (cargo-fuzz: sancov inline-8bit-counters, pc-table, trace-compares; debug-assertions on), -max_len=$max_len $flags, 1 job" >&2
