@@ -151,40 +151,33 @@ fn a_tiny_campaign_maps_hit_and_unhit_rules() {
     );
 }
 
-#[test]
-fn an_uninstrumented_binary_is_refused_in_one_line() {
+/// Runs `coverage` with `binary`, which it must refuse as bad input in one line before running
+/// anything; returns the line.
+fn refusal(binary: &std::path::Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     let run = clif_diff()
-        .args([
-            "coverage",
-            "--cases",
-            "1",
-            "--binary",
-            env!("CARGO_BIN_EXE_clif-diff"),
-        ])
+        .args(["coverage", "--cases", "1", "--binary"])
+        .arg(binary)
         .arg("--out")
         .arg(dir.path())
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("not a SanitizerCoverage build"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = String::from_utf8_lossy(&run.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
     // Nothing ran: no dumps were made.
     assert!(!dir.path().join("dumps").exists());
+    err
+}
+
+#[test]
+fn an_uninstrumented_binary_is_refused_in_one_line() {
+    let err = refusal(std::path::Path::new(env!("CARGO_BIN_EXE_clif-diff")));
+    assert!(err.contains("not a SanitizerCoverage build"), "{err}");
 }
 
 #[test]
 fn a_missing_build_is_refused_in_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = clif_diff()
-        .args(["coverage", "--cases", "1", "--binary"])
-        .arg(dir.path().join("nope"))
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&run.stderr);
+    let err = refusal(std::path::Path::new("/nonexistent/differential"));
     assert!(err.contains("cargo +nightly fuzz build -O"), "{err}");
 }

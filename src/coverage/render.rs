@@ -208,22 +208,22 @@ pub fn chart(map: &CoverageMap, path: &Path) -> Result<()> {
                 style,
             )
         };
-        chart
-            .draw_series(
-                groups
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, s))| bar(i, s.measurable, RGBColor(190, 210, 235).filled())),
-            )
-            .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .draw_series(
-                groups
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, s))| bar(i, s.hit, RGBColor(40, 90, 160).filled())),
-            )
-            .map_err(|e| anyhow!("{e}"))?;
+        // Measurable rules in light, hit ones over them in dark.
+        let layers = [
+            (false, RGBColor(190, 210, 235)),
+            (true, RGBColor(40, 90, 160)),
+        ];
+        for (hit, colour) in layers {
+            let width = |s: &Share| if hit { s.hit } else { s.measurable };
+            chart
+                .draw_series(
+                    groups
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, s))| bar(i, width(s), colour.filled())),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+        }
     }
     Ok(())
 }
