@@ -126,6 +126,23 @@ fn a_tiny_campaign_maps_hit_and_unhit_rules() {
     assert!(err.contains("x64 fell from 100.0%"), "{err}");
     let md = std::fs::read_to_string(out.join("coverage.md")).unwrap();
     assert!(md.contains("## Against the baseline") && md.contains("Lost (x64)"));
+    // Dumps are only read against the build that recorded them.
+    let id = out.join("dumps/build-id");
+    let real = std::fs::read_to_string(&id).unwrap();
+    assert_eq!(real.trim().len(), 40, "{real}");
+    std::fs::write(&id, "0123").unwrap();
+    let other = clif_diff()
+        .args(["coverage", "--no-run", "--target", "x86_64"])
+        .arg("--binary")
+        .arg(instrumented())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("recorded by another build (id 0123)"), "{err}");
+    std::fs::write(&id, real).unwrap();
     // Against itself nothing fell.
     let same = clif_diff()
         .args([

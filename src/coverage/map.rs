@@ -85,6 +85,22 @@ impl CoverageMap {
     /// Builds the map from a directory of worker dumps and the binary that wrote them.
     pub fn build(dumps: &Path, binary: &Path, target: &str) -> Result<CoverageMap> {
         let pcs = read_pcs(dumps)?;
+        // PCs only mean something in the binary that recorded them.
+        let recorded =
+            std::fs::read_to_string(dumps.join(super::sancov::BUILD_ID_FILE)).unwrap_or_default();
+        let wanted = super::sancov::build_id(binary)?;
+        if recorded.trim() != wanted {
+            bail!(
+                "{}: recorded by another build (id {}) than {} (id {wanted}); map a new campaign",
+                dumps.display(),
+                if recorded.is_empty() {
+                    "unknown"
+                } else {
+                    recorded.trim()
+                },
+                binary.display()
+            );
+        }
         let (requests_per_pc, record) = read_hits(dumps, pcs.len())?;
         let located = symbols::locate(binary, &pcs)?;
         let wanted = [backend_for(target).to_string(), "mid-end".to_string()];

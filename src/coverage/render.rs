@@ -144,8 +144,9 @@ pub fn diff_markdown(d: &Diff) -> String {
     s
 }
 
-/// A horizontal bar chart per backend: measurable rules and hit rules of each ISLE section that
-/// has at least `min_rules` measurable rules.
+/// A horizontal bar chart per backend: for its 40 largest ISLE sections, the share of measurable
+/// rules hit (a share, not a count, so that one 1000-rule section does not flatten the others;
+/// each label carries the counts).
 pub fn chart(map: &CoverageMap, path: &Path) -> Result<()> {
     let panels: Vec<(String, Vec<(String, Share)>)> = backends(map)
         .into_iter()
@@ -171,13 +172,12 @@ pub fn chart(map: &CoverageMap, path: &Path) -> Result<()> {
     for ((backend, groups), h) in panels.iter().zip(heights) {
         let (top, rest) = area.split_vertically(h);
         area = rest;
-        let max = groups.iter().map(|(_, s)| s.measurable).max().unwrap_or(1) as u32;
         let n = groups.len().max(1) as u32;
         let sh = map.share(backend);
         let mut chart = ChartBuilder::on(&top)
             .caption(
                 format!(
-                    "{backend} ({}): ISLE rules hit (dark) of measurable (light), largest sections",
+                    "{backend} ({}): % of measurable ISLE rules hit, largest sections",
                     map.target
                 ) + &format!(" — {} of {}", sh.hit, sh.measurable),
                 ("sans-serif", 14),
@@ -185,9 +185,12 @@ pub fn chart(map: &CoverageMap, path: &Path) -> Result<()> {
             .margin(6)
             .x_label_area_size(24)
             .y_label_area_size(360)
-            .build_cartesian_2d(0u32..max + 1, (0u32..n).into_segmented())
+            .build_cartesian_2d(0u32..100, (0u32..n).into_segmented())
             .map_err(|e| anyhow!("{e}"))?;
-        let names: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+        let names: Vec<String> = groups
+            .iter()
+            .map(|(g, s)| format!("{g} ({}/{})", s.hit, s.measurable))
+            .collect();
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -214,7 +217,13 @@ pub fn chart(map: &CoverageMap, path: &Path) -> Result<()> {
             (true, RGBColor(40, 90, 160)),
         ];
         for (hit, colour) in layers {
-            let width = |s: &Share| if hit { s.hit } else { s.measurable };
+            let width = |s: &Share| {
+                if hit {
+                    s.percent().round() as usize
+                } else {
+                    100
+                }
+            };
             chart
                 .draw_series(
                     groups

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// File name of the PC table in a coverage directory: little-endian u64 file addresses, one per
 /// counter.
 pub const PCS_FILE: &str = "pcs.bin";
+/// File name of the build id of the binary that wrote a coverage directory's PC table.
+pub const BUILD_ID_FILE: &str = "build-id";
 /// Prefix of a worker's hit file: (counter index u32, requests u32) pairs, little-endian.
 pub const HITS_PREFIX: &str = "hits-";
 
@@ -56,6 +58,10 @@ impl Counters {
             );
         }
         if !table.exists() {
+            write_atomic(
+                &dir.join(BUILD_ID_FILE),
+                build_id(Path::new("/proc/self/exe"))?.as_bytes(),
+            )?;
             // SAFETY: as above; entries are (pc, flags) pairs of usize.
             let entries = unsafe {
                 std::slice::from_raw_parts((bias + pcs.0 as usize) as *const usize, 2 * n)
@@ -119,6 +125,19 @@ pub fn sections(exe: &Path) -> Result<((u64, u64), (u64, u64))> {
             })
     };
     Ok((find("__sancov_cntrs")?, find("__sancov_pcs")?))
+}
+
+/// The GNU build id of an executable, in hex: which build a directory of dumps belongs to.
+pub fn build_id(exe: &Path) -> Result<String> {
+    let file = std::fs::File::open(exe).with_context(|| format!("opening {}", exe.display()))?;
+    let cache = object::ReadCache::new(file);
+    let obj = object::File::parse(&cache).with_context(|| format!("reading {}", exe.display()))?;
+    let id = obj
+        .build_id()
+        .ok()
+        .flatten()
+        .ok_or_else(|| anyhow!("{} has no build id", exe.display()))?;
+    Ok(id.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Where the executable is mapped relative to its file addresses (PIE).
