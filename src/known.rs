@@ -161,6 +161,9 @@ pub struct InstPattern {
 pub struct ArgFrom {
     pub index: usize,
     pub defs: Vec<String>,
+    /// The argument's type is one of these (any when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ty: Vec<String>,
 }
 
 impl ArgFrom {
@@ -172,6 +175,9 @@ impl ArgFrom {
         let Some(&v) = f.dfg.inst_args(inst).get(self.index) else {
             return false;
         };
+        if !self.ty.is_empty() && !self.ty.contains(&f.dfg.value_type(v).to_string()) {
+            return false;
+        }
         let def = match f.dfg.value_def(f.dfg.resolve_aliases(v)) {
             cranelift_codegen::ir::ValueDef::Result(i, _) => f.dfg.insts[i].opcode().to_string(),
             _ => "param".to_string(),
