@@ -104,23 +104,10 @@ fn a_tiny_campaign_maps_hit_and_unhit_rules() {
     }
     let base_path = dir.path().join("base.json");
     std::fs::write(&base_path, serde_json::to_vec(&base).unwrap()).unwrap();
-    let again = clif_diff()
-        .args([
-            "coverage",
-            "--no-run",
-            "--target",
-            "x86_64",
-            "--max-drop",
-            "2",
-        ])
-        .arg("--binary")
-        .arg(instrumented())
-        .arg("--out")
-        .arg(&out)
-        .arg("--diff")
-        .arg(&base_path)
-        .output()
-        .unwrap();
+    let again = remap(
+        &out,
+        &["--max-drop", "2", "--diff", base_path.to_str().unwrap()],
+    );
     assert_eq!(again.status.code(), Some(1));
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("x64 fell from 100.0%"), "{err}");
@@ -131,41 +118,31 @@ fn a_tiny_campaign_maps_hit_and_unhit_rules() {
     let real = std::fs::read_to_string(&id).unwrap();
     assert_eq!(real.trim().len(), 40, "{real}");
     std::fs::write(&id, "0123").unwrap();
-    let other = clif_diff()
-        .args(["coverage", "--no-run", "--target", "x86_64"])
-        .arg("--binary")
-        .arg(instrumented())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let other = remap(&out, &[]);
     assert_eq!(other.status.code(), Some(2));
     let err = String::from_utf8_lossy(&other.stderr);
     assert!(err.contains("recorded by another build (id 0123)"), "{err}");
     std::fs::write(&id, real).unwrap();
     // Against itself nothing fell.
-    let same = clif_diff()
-        .args([
-            "coverage",
-            "--no-run",
-            "--target",
-            "x86_64",
-            "--max-drop",
-            "0",
-        ])
-        .arg("--binary")
-        .arg(instrumented())
-        .arg("--out")
-        .arg(&out)
-        .arg("--diff")
-        .arg(out.join("coverage.json"))
-        .output()
-        .unwrap();
+    let own = out.join("coverage.json");
+    let same = remap(&out, &["--max-drop", "0", "--diff", own.to_str().unwrap()]);
     assert!(
         same.status.success(),
         "{}",
         String::from_utf8_lossy(&same.stderr)
     );
+}
+
+/// Maps the dumps already in `out` again (`--no-run`), with `extra` arguments.
+fn remap(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    clif_diff()
+        .args(["coverage", "--no-run", "--target", "x86_64", "--binary"])
+        .arg(instrumented())
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 /// Runs `coverage` with `binary`, which it must refuse as bad input in one line before running
