@@ -101,18 +101,15 @@ impl CoverageMap {
                 binary.display()
             );
         }
-        let (requests_per_pc, record) = read_hits(dumps, pcs.len())?;
+        let hits = read_hits(dumps, pcs.len())?;
         let located = symbols::locate(binary, &pcs)?;
         let wanted = [backend_for(target).to_string(), "mid-end".to_string()];
-        let backends = rules(&located, &requests_per_pc, &wanted)?;
-        let areas = areas(&located, &requests_per_pc);
-        let requests = max_requests(dumps)?;
         Ok(CoverageMap {
             target: target.to_string(),
-            requests,
-            backends,
-            areas,
-            record,
+            requests: hits.requests,
+            backends: rules(&located, &hits.per_pc, &wanted)?,
+            areas: areas(&located, &hits.per_pc),
+            record: hits.record,
         })
     }
 
@@ -191,41 +188,40 @@ fn dump_files(dumps: &Path, prefix: &str) -> Result<Vec<std::path::PathBuf>> {
     Ok(v)
 }
 
-fn read_hits(dumps: &Path, n: usize) -> Result<(Vec<u64>, Record)> {
-    let mut per_pc = vec![0u64; n];
+/// What the workers wrote: requests per PC, their merged records, and the requests they served
+/// (each worker's most-hit PC: its request loop runs once per request).
+struct Hits {
+    per_pc: Vec<u64>,
+    record: Record,
+    requests: u64,
+}
+
+fn read_hits(dumps: &Path, n: usize) -> Result<Hits> {
+    let mut hits = Hits {
+        per_pc: vec![0u64; n],
+        record: Record::default(),
+        requests: 0,
+    };
     for f in dump_files(dumps, HITS_PREFIX)? {
         let bytes = std::fs::read(&f)?;
+        let mut most = 0u64;
         for c in bytes.chunks_exact(8) {
             let i = u32::from_le_bytes(c[..4].try_into().unwrap()) as usize;
-            let r = u32::from_le_bytes(c[4..].try_into().unwrap());
+            let r = u32::from_le_bytes(c[4..].try_into().unwrap()) as u64;
             if i >= n {
                 bail!("{}: counter {i} beyond the PC table", f.display());
             }
-            per_pc[i] += r as u64;
+            hits.per_pc[i] += r;
+            most = most.max(r);
         }
+        hits.requests += most;
     }
-    let mut record = Record::default();
     for f in dump_files(dumps, RECORD_PREFIX)? {
         let r: Record = serde_json::from_slice(&std::fs::read(&f)?)
             .with_context(|| format!("reading {}", f.display()))?;
-        record.merge(&r);
+        hits.record.merge(&r);
     }
-    Ok((per_pc, record))
-}
-
-/// Requests served, read off the most-hit PC (the worker's request loop runs once per request).
-fn max_requests(dumps: &Path) -> Result<u64> {
-    let mut total = 0u64;
-    for f in dump_files(dumps, HITS_PREFIX)? {
-        let bytes = std::fs::read(&f)?;
-        let most = bytes
-            .chunks_exact(8)
-            .map(|c| u32::from_le_bytes(c[4..].try_into().unwrap()) as u64)
-            .max()
-            .unwrap_or(0);
-        total += most;
-    }
-    Ok(total)
+    Ok(hits)
 }
 
 fn rules(

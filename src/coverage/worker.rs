@@ -1,7 +1,8 @@
 //! What a sandbox worker records for a coverage run, when `CLIF_DIFF_COVERAGE_DIR` names a
 //! directory: the sancov counters ([`super::sancov`]) and a [`Record`] of what it compiled.
 //!
-//! Everything here is a no-op in an ordinary campaign; the hooks cost one uncontended lock.
+//! Everything here is a no-op in an ordinary campaign: the hooks, one of them per compiled
+//! function, cost one atomic load there.
 
 use super::sancov::Counters;
 use crate::case::TestCase;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The environment variable that turns a worker into a coverage recorder.
@@ -60,6 +62,7 @@ struct State {
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// Starts recording if the environment asks for it. A worker told to record that cannot is a
 /// broken coverage run: it says why and exits rather than serve unmeasured requests.
@@ -75,7 +78,8 @@ pub fn attach_from_env() {
                 counters,
                 record: Record::default(),
                 last_dump: Instant::now(),
-            })
+            });
+            ACTIVE.store(true, Ordering::Release);
         }
         Err(e) => {
             eprintln!("clif-diff worker: coverage: {e:#}");
@@ -95,9 +99,10 @@ pub fn received(case: &TestCase) {
     });
 }
 
-/// A function compiled for `module` (a `cranelift_module::Module` type name).
-pub fn compiled(module: &str, ctx: &Context, arch: &str) {
+/// A function compiled by `isa` for `module` (a `cranelift_module::Module` type name).
+pub fn compiled(module: &str, ctx: &Context, isa: &dyn cranelift_codegen::isa::TargetIsa) {
     with(|s| {
+        let arch = crate::target::Arch::of(isa.triple()).map_or("unknown", |a| a.name());
         count_ops(
             &ctx.func,
             s.record.lowered.entry(arch.to_string()).or_default(),
@@ -139,6 +144,9 @@ pub fn finish() {
 }
 
 fn with(f: impl FnOnce(&mut State)) {
+    if !ACTIVE.load(Ordering::Acquire) {
+        return;
+    }
     if let Some(s) = STATE.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
         f(s)
     }

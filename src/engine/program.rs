@@ -144,11 +144,7 @@ impl Program {
                 panic!("planted Cranelift panic: compiling `{op}`");
             }
             module.define_function(id, &mut ctx).map_err(compile_err)?;
-            crate::coverage::worker::compiled(
-                std::any::type_name::<M>(),
-                &ctx,
-                crate::target::Arch::of(module.isa().triple()).map_or("unknown", |a| a.name()),
-            );
+            crate::coverage::worker::compiled(std::any::type_name::<M>(), &ctx, module.isa());
             code.push((id, code_info(sym, &ctx)));
         }
         for (k, &(id, e)) in tramps.iter().enumerate() {
