@@ -16,6 +16,7 @@
 //! ; run: %main() == 42
 //! ```
 
+use crate::data::DataObject;
 use crate::value::{Val, display_list};
 use anyhow::{Context, Result, anyhow, bail};
 use cranelift_codegen::data_value::DataValue;
@@ -28,6 +29,9 @@ use std::path::Path;
 /// Prefix of the comment lines that carry clif-diff's own metadata.
 pub const DIRECTIVE: &str = "; clif-diff:";
 
+/// The directive defining a data object.
+pub const DATA: &str = "data";
+
 #[derive(Clone)]
 pub struct TestCase {
     /// `test` commands, e.g. `interpret`, `run`.
@@ -36,8 +40,10 @@ pub struct TestCase {
     pub settings: Vec<(String, String)>,
     /// The text after `target`, e.g. `x86_64 has_avx`; `None` means the host.
     pub target: Option<String>,
-    /// `; clif-diff: key = value` lines.
+    /// `; clif-diff: key = value` lines (other than `data`).
     pub directives: Vec<(String, String)>,
+    /// Data objects (`; clif-diff: data = …` lines), see [`crate::data`].
+    pub data: Vec<DataObject>,
     pub functions: Vec<Function>,
     pub runs: Vec<RunLine>,
 }
@@ -99,6 +105,7 @@ impl TestCase {
         let mut settings = Vec::new();
         let mut target = None;
         let mut directives = Vec::new();
+        let mut data = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.starts_with("function") {
@@ -106,6 +113,10 @@ impl TestCase {
             }
             if let Some(rest) = line.strip_prefix(DIRECTIVE) {
                 let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+                if k.trim() == DATA {
+                    data.push(DataObject::parse(v).map_err(|m| err(i + 1, m))?);
+                    continue;
+                }
                 directives.push((k.trim().to_string(), v.trim().to_string()));
             } else if let Some(rest) = line.strip_prefix("test ") {
                 commands.push(rest.trim().to_string());
@@ -205,6 +216,7 @@ impl TestCase {
             settings,
             target,
             directives,
+            data,
             functions,
             runs,
         })
@@ -217,6 +229,7 @@ impl TestCase {
             settings: Vec::new(),
             target: None,
             directives: Vec::new(),
+            data: Vec::new(),
             functions: Vec::new(),
             runs: Vec::new(),
         }
@@ -247,6 +260,11 @@ impl TestCase {
     pub fn set_setting(&mut self, name: &str, value: &str) {
         self.settings.retain(|(k, _)| k != name);
         self.settings.push((name.to_string(), value.to_string()));
+    }
+
+    /// The data object named `name` (without `%`).
+    pub fn data_object(&self, name: &str) -> Option<&DataObject> {
+        self.data.iter().find(|d| d.name == name)
     }
 
     /// The function a run line names, by its test-case name (`foo` for `%foo`).
@@ -395,6 +413,9 @@ impl fmt::Display for TestCase {
             } else {
                 writeln!(out, "{DIRECTIVE} {k} = {v}")?;
             }
+        }
+        for d in &self.data {
+            writeln!(out, "{DIRECTIVE} {DATA} = {d}")?;
         }
         for c in &self.commands {
             writeln!(out, "test {c}")?;

@@ -39,6 +39,7 @@ pub mod case;
 pub mod cinterop;
 pub mod corpus;
 pub mod coverage;
+pub mod data;
 pub mod emulator;
 pub mod engine;
 pub mod facts;

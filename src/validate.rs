@@ -56,9 +56,32 @@ fn check_uncaught(case: &TestCase, engines: &[EngineSpec]) -> Result<(), String>
     if let Some(why) = facts::first_call_mismatch(case) {
         return Err(format!("call signature: {why}"));
     }
+    check_data(case)?;
     for run in &case.runs {
         if case.function(&run.func).is_none() {
             return Err(format!("run line invokes unknown function %{}", run.func));
+        }
+    }
+    Ok(())
+}
+
+/// Data objects have names of their own, and point only at what the case defines.
+fn check_data(case: &TestCase) -> Result<(), String> {
+    for (k, d) in case.data.iter().enumerate() {
+        if case.data[..k].iter().any(|o| o.name == d.name) || case.function(&d.name).is_some() {
+            return Err(format!("data %{}: the name is defined twice", d.name));
+        }
+        for (off, t) in &d.relocs {
+            let known = match t {
+                crate::data::Target::Func(n) => case.function(n).is_some(),
+                crate::data::Target::Data(n, _) => case.data_object(n).is_some(),
+            };
+            if !known {
+                return Err(format!(
+                    "data %{}: the relocation at {off} names nothing the case defines",
+                    d.name
+                ));
+            }
         }
     }
     Ok(())

@@ -36,6 +36,12 @@ const NEAR_MISSES: &[NearMiss] = &[
         append: "",
     },
     NearMiss {
+        id: "jit-x64-far-colocated-data-reloc",
+        // The data object's address from an absolute (Abs8) relocation instead.
+        replace: &[("symbol colocated", "symbol")],
+        append: "",
+    },
+    NearMiss {
         id: "interp-notrap-oob-panics",
         // The same `notrap` load, in bounds.
         replace: &[("v2 = load.i64 notrap v1+8", "v2 = load.i64 notrap v1")],

@@ -183,3 +183,59 @@ fn a_case_that_loops_everywhere_is_a_hang_not_a_finding() {
     assert!(out.contains("verdict: hang"), "{out}");
     assert!(!out.contains("bucket:"), "{out}");
 }
+
+/// Data objects replay from the file alone: each run line starts from the initial bytes on
+/// every engine (the JIT and the object program run both lines in one process), a call goes
+/// through the pointer table and a pointer in data is followed. Under `far` memory the data
+/// lies more than 4 GiB from the code: the colocated `symbol_value` is the known JIT panic,
+/// and the interpreter and the object path still agree on the value.
+#[test]
+fn data_objects_agree_and_every_run_line_starts_afresh() {
+    let f =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/data-run-lines-start-afresh.clif");
+    let want = 0x0807_0605_0403_8a7f_i64;
+    let (code, out, err) = run(&["run", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for r in report["runs"].as_array().unwrap() {
+        let outcomes = r["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), 3);
+        for o in outcomes {
+            assert_eq!(o["values"][0]["I64"], want, "{o}");
+        }
+    }
+    let (_, out, _) = run(&["run", f.to_str().unwrap(), "--json", "--jit-memory", "far"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["bucket"],
+        "panic:cranelift-jit/src/compiled_blob.rs:142"
+    );
+    for r in report["runs"].as_array().unwrap() {
+        let o = r["outcomes"].as_array().unwrap();
+        assert_eq!(o[0]["values"][0]["I64"], want, "{r}");
+        assert_eq!(o[1]["kind"], "panic", "{r}");
+        assert_eq!(o[2]["values"][0]["I64"], want, "{r}");
+    }
+}
+
+/// A malformed data directive is one line naming file and line; a relocation to nothing the
+/// case defines is bad input too.
+#[test]
+fn bad_data_objects_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "test run\ntarget x86_64\n\nfunction %f() -> i8 {\nblock0:\n    v0 = iconst.i8 0\n    return v0\n}\n; run: %f() == 0\n";
+    for (directive, what) in [
+        ("%d0 writable align=3 bytes=00", ":1: data %d0: `align=3`"),
+        (
+            "%d0 writable align=8 bytes=0000000000000000 fn@0=%nope",
+            "names nothing the case defines",
+        ),
+    ] {
+        let f = dir.path().join("d.clif");
+        std::fs::write(&f, format!("; clif-diff: data = {directive}\n{body}")).unwrap();
+        let (code, _, err) = run(&["run", f.to_str().unwrap()]);
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(what), "{err}");
+    }
+}

@@ -456,6 +456,26 @@ pub fn process(
                     mark(&file, "checked", "known cause confirmed after reduction")?;
                     return Ok(Decision::KnownConfirmed { key: key.clone() });
                 }
+                // Not this entry's cause, but another's (two causes at one site, e.g. a
+                // colocated call and a colocated data address in one case): no escape.
+                let other = store
+                    .known()
+                    .classify(&outcome.case, report, finding)
+                    .filter(|_| outcome.is_verified())
+                    .map(|k| k.id.clone());
+                if let Some(k) = other {
+                    log("another known cause");
+                    mark(
+                        &file,
+                        "checked",
+                        &format!("reduces to the cause of known `{k}`"),
+                    )?;
+                    return Ok(Decision::KnownAfterReduction {
+                        key: bucket.clone(),
+                        known: k,
+                        finding: false,
+                    });
+                }
                 escaped = known_id;
             }
             let seed = seed_of(&case);

@@ -2,8 +2,10 @@
 //!
 //! The interpreter resolves a callee by its printed external name (`%foo` or `u0:1`), so functions
 //! are registered under `Function::name`'s printed form. `sarg` parameters are lowered to explicit
-//! copies first (see [`super::sarg_copy`]) unless a test asks for that fault.
+//! copies first (see [`super::sarg_copy`]) unless a test asks for that fault. Data objects and
+//! symbols, which the interpreter does not know, are modelled by [`super::symbols`].
 
+use super::symbols::{DataState, Machine};
 use super::{EngineSpec, RunOptions, catch, report_all};
 use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase, first_line};
@@ -11,7 +13,7 @@ use crate::value::Val;
 use cranelift_codegen::ir::instructions::InstructionFormat;
 use cranelift_codegen::ir::{Endianness, Function, InstructionData, Opcode, Type};
 use cranelift_interpreter::environment::FunctionStore;
-use cranelift_interpreter::interpreter::{Interpreter, InterpreterError, InterpreterState};
+use cranelift_interpreter::interpreter::{InterpreterError, InterpreterState};
 use cranelift_interpreter::step::{ControlFlow, CraneliftTrap};
 use std::ops::Range;
 
@@ -33,7 +35,7 @@ pub fn run(
         );
         return;
     }
-    if let Some(reason) = unimplemented(case) {
+    if let Some(reason) = unimplemented(case).or_else(|| super::symbols::unmodelled(case)) {
         return report_all(runs, Outcome::Unsupported { reason }, report);
     }
     let funcs: Vec<Function> = case
@@ -72,9 +74,12 @@ pub fn run(
                 .with_libcall_handler(super::libcalls::handler);
             // Memory without an explicit byte order is the target's, not the host's.
             state.native_endianness = endianness;
-            let mut interp = Interpreter::new(state).with_fuel(Some(opts.fuel));
             super::libcalls::reset();
-            let result = interp.call_by_name(&name, &args);
+            let result = match (DataState::new(state, case), store.get_by_name(&name)) {
+                (Ok(state), Some(func)) => Machine::new(state, opts.fuel).call(func, &args),
+                (Err(e), _) => Err(InterpreterError::StepError(e.into())),
+                (_, None) => Err(InterpreterError::UnknownFunctionName(name.clone())),
+            };
             match super::libcalls::unmodelled() {
                 Some(lc) => Outcome::Unsupported {
                     reason: format!("the interpreter has no model of libcall {lc}"),

@@ -20,6 +20,7 @@ pub mod native;
 pub mod object;
 pub mod program;
 pub mod sarg_copy;
+pub mod symbols;
 
 use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase};

@@ -9,8 +9,15 @@
 //! invokes gets a *trampoline*: `tramp(args: ptr, rets: ptr)` in the target's default convention,
 //! which loads the arguments from 16-byte slots, calls the entry, and stores the results. Both
 //! the JIT and the C driver of the object path call only trampolines.
+//!
+//! Data objects are declared under their symbols too (`%d0` -> `<prefix>d0`, a `u1:<DataId>`
+//! name in the functions). A run line must see every object at its initial contents, as the
+//! interpreter does, though native run lines share one process: so each writable object gets a
+//! read-only twin (`<prefix>d0.init`, same bytes and relocations) that the trampoline copies
+//! back before it calls the entry.
 
 use crate::case::{TestCase, testcase_name};
+use crate::data::{DataObject, Target};
 use crate::outcome::{Outcome, Phase};
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::{
@@ -19,7 +26,9 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_module::{FuncId, Linkage, Module, ModuleError};
+use cranelift_module::{
+    DataDescription, DataId, FuncId, Linkage, Module, ModuleError, ModuleRelocTarget,
+};
 use std::collections::HashMap;
 
 /// Bytes per argument/result slot in the trampoline buffers (enough for `i128`).
@@ -52,6 +61,8 @@ pub struct Program {
     pub entries: Vec<usize>,
     /// For each run line, its index in `entries`.
     pub run_entry: Vec<usize>,
+    /// (symbol, data object)
+    pub data: Vec<(String, DataObject)>,
     /// Test-only: compiling a function with this opcode panics (a planted Cranelift panic).
     pub planted_panic: Option<String>,
 }
@@ -98,10 +109,16 @@ impl Program {
             };
             run_entry.push(e);
         }
+        let data = case
+            .data
+            .iter()
+            .map(|d| (format!("{prefix}{}", d.name), d.clone()))
+            .collect();
         Ok(Program {
             funcs,
             entries,
             run_entry,
+            data,
             planted_panic: None,
         })
     }
@@ -121,6 +138,7 @@ impl Program {
             ids.insert(sym.clone(), id);
             funcs.push(id);
         }
+        let datas = self.define_data(module, prefix, &ids)?;
         let mut tramps = Vec::new();
         for (k, &e) in self.entries.iter().enumerate() {
             let sig = tramp_signature(module.isa());
@@ -134,7 +152,7 @@ impl Program {
         let mut ctx = Context::new();
         for ((sym, f), &id) in self.funcs.iter().zip(&funcs) {
             let mut func = f.clone();
-            relink(&mut func, prefix, module, &mut ids)?;
+            relink(&mut func, prefix, module, &mut ids, &datas.ids)?;
             func.name = UserFuncName::user(0, id.as_u32());
             ctx.clear();
             ctx.func = func;
@@ -151,7 +169,7 @@ impl Program {
             let entry_id = funcs[e];
             let entry_sig = &self.funcs[e].1.signature;
             ctx.clear();
-            ctx.func = trampoline(module, id, entry_id, entry_sig);
+            ctx.func = trampoline(module, id, entry_id, entry_sig, &datas.resets);
             module.define_function(id, &mut ctx).map_err(compile_err)?;
             code.push((id, code_info(&tramp_symbol(prefix, k), &ctx)));
         }
@@ -160,6 +178,85 @@ impl Program {
             tramps: tramps.into_iter().map(|(id, _)| id).collect(),
             code,
         })
+    }
+}
+
+/// Data objects as declared: ids by symbol, and what each trampoline restores.
+struct DefinedData {
+    ids: HashMap<String, DataId>,
+    /// (writable object, its read-only twin, size)
+    resets: Vec<(DataId, DataId, u32)>,
+}
+
+impl Program {
+    /// Declares and defines every data object (and each writable one's twin).
+    fn define_data<M: Module>(
+        &self,
+        module: &mut M,
+        prefix: &str,
+        funcs: &HashMap<String, FuncId>,
+    ) -> Result<DefinedData, Outcome> {
+        let err = |e: ModuleError| Outcome::Error {
+            phase: Phase::Compile,
+            message: module_error_text(&e),
+        };
+        let mut ids = HashMap::new();
+        let mut twins = HashMap::new();
+        for (sym, d) in &self.data {
+            let id = module
+                .declare_data(sym, Linkage::Export, d.writable, false)
+                .map_err(err)?;
+            ids.insert(sym.clone(), id);
+            if d.writable {
+                let twin = module
+                    .declare_data(&format!("{sym}.init"), Linkage::Local, false, false)
+                    .map_err(err)?;
+                twins.insert(sym.clone(), twin);
+            }
+        }
+        let mut resets = Vec::new();
+        for (sym, d) in &self.data {
+            let mut desc = DataDescription::new();
+            desc.define(d.bytes.clone().into_boxed_slice());
+            desc.set_align(d.align);
+            for (off, target) in &d.relocs {
+                match target {
+                    Target::Func(n) => {
+                        let id =
+                            funcs
+                                .get(&format!("{prefix}{n}"))
+                                .ok_or_else(|| Outcome::Error {
+                                    phase: Phase::Setup,
+                                    message: format!(
+                                        "data %{}: no function %{n} in the case",
+                                        d.name
+                                    ),
+                                })?;
+                        let f = desc.import_function(ModuleRelocTarget::user(0, id.as_u32()));
+                        desc.write_function_addr(*off, f);
+                    }
+                    Target::Data(n, addend) => {
+                        let id =
+                            ids.get(&format!("{prefix}{n}"))
+                                .ok_or_else(|| Outcome::Error {
+                                    phase: Phase::Setup,
+                                    message: format!(
+                                        "data %{}: no data object %{n} in the case",
+                                        d.name
+                                    ),
+                                })?;
+                        let gv = desc.import_global_value(ModuleRelocTarget::user(1, id.as_u32()));
+                        desc.write_data_addr(*off, gv, *addend);
+                    }
+                }
+            }
+            module.define_data(ids[sym], &desc).map_err(err)?;
+            if let Some(&twin) = twins.get(sym) {
+                module.define_data(twin, &desc).map_err(err)?;
+                resets.push((ids[sym], twin, d.size()));
+            }
+        }
+        Ok(DefinedData { ids, resets })
     }
 }
 
@@ -194,7 +291,30 @@ fn relink<M: Module>(
     prefix: &str,
     module: &mut M,
     ids: &mut HashMap<String, FuncId>,
+    datas: &HashMap<String, DataId>,
 ) -> Result<(), Outcome> {
+    // Symbols: data objects become `u1:<DataId>`, functions of the case `u0:<FuncId>`; other
+    // names are left as written (they fail to link, as anywhere).
+    let gvs: Vec<ir::GlobalValue> = func.global_values.keys().collect();
+    for gv in gvs {
+        let ir::GlobalValueData::Symbol { name, .. } = &func.global_values[gv] else {
+            continue;
+        };
+        let Some(sym) = external_symbol(prefix, name, func) else {
+            continue;
+        };
+        let user = if let Some(id) = datas.get(&sym) {
+            UserExternalName::new(1, id.as_u32())
+        } else if let Some(id) = ids.get(&sym) {
+            UserExternalName::new(0, id.as_u32())
+        } else {
+            continue;
+        };
+        let r = func.declare_imported_user_function(user);
+        if let ir::GlobalValueData::Symbol { name, .. } = &mut func.global_values[gv] {
+            *name = ExternalName::user(r);
+        }
+    }
     let refs: Vec<ir::FuncRef> = func.dfg.ext_funcs.keys().collect();
     for r in refs {
         let ExtFuncData {
@@ -254,6 +374,7 @@ fn trampoline<M: Module>(
     id: FuncId,
     entry: FuncId,
     entry_sig: &Signature,
+    resets: &[(DataId, DataId, u32)],
 ) -> Function {
     let sig = tramp_signature(module.isa());
     let frontend_config = module.isa().frontend_config();
@@ -263,6 +384,24 @@ fn trampoline<M: Module>(
     // near call from it would itself hit range limits (e.g. under the `far` JIT memory provider,
     // making every case a finding). Only the case's own calls may be colocated.
     func.dfg.ext_funcs[callee].colocated = false;
+    // Far references for the same reason.
+    let far = |func: &mut Function, id: DataId, module: &mut M| {
+        let gv = module.declare_data_in_func(id, func);
+        if let ir::GlobalValueData::Symbol { colocated, .. } = &mut func.global_values[gv] {
+            *colocated = false;
+        }
+        gv
+    };
+    let resets: Vec<_> = resets
+        .iter()
+        .map(|&(obj, twin, size)| {
+            (
+                far(&mut func, obj, module),
+                far(&mut func, twin, module),
+                size,
+            )
+        })
+        .collect();
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
     let block = b.create_block();
@@ -271,6 +410,26 @@ fn trampoline<M: Module>(
     b.seal_block(block);
     let (args_ptr, rets_ptr) = (b.block_params(block)[0], b.block_params(block)[1]);
     let flags = MemFlagsData::trusted();
+    let ptr = module.isa().pointer_type();
+    for (obj, twin, size) in resets {
+        let (dst, src) = (
+            b.ins().symbol_value(ptr, obj),
+            b.ins().symbol_value(ptr, twin),
+        );
+        let mut off = 0;
+        while off < size {
+            let ty = match size - off {
+                n if n >= 8 => types::I64,
+                n if n >= 4 => types::I32,
+                n if n >= 2 => types::I16,
+                _ => types::I8,
+            };
+            let unaligned = MemFlagsData::new().with_notrap();
+            let v = b.ins().load(ty, unaligned, src, off as i32);
+            b.ins().store(unaligned, v, dst, off as i32);
+            off += ty.bytes();
+        }
+    }
     let args: Vec<ir::Value> = entry_sig
         .params
         .iter()

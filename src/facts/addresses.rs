@@ -19,7 +19,7 @@ pub fn addresses_unobserved(case: &TestCase) -> bool {
     loop {
         let mut grew = false;
         for (fi, f) in case.functions.iter().enumerate() {
-            let taint = taint(f, fi, &tainted_params);
+            let taint = taint(case, f, fi, &tainted_params);
             if observes(f, &taint) {
                 return false;
             }
@@ -45,7 +45,12 @@ pub fn addresses_unobserved(case: &TestCase) -> bool {
 }
 
 /// The values of `f` computed from an address (to a fixpoint over block parameters).
-fn taint(f: &Function, fi: usize, params: &BTreeSet<(usize, usize)>) -> BTreeSet<Value> {
+fn taint(
+    case: &TestCase,
+    f: &Function,
+    fi: usize,
+    params: &BTreeSet<(usize, usize)>,
+) -> BTreeSet<Value> {
     let mut t: BTreeSet<Value> = BTreeSet::new();
     if let Some(entry) = f.layout.entry_block() {
         for (k, &v) in f.dfg.block_params(entry).iter().enumerate() {
@@ -59,10 +64,11 @@ fn taint(f: &Function, fi: usize, params: &BTreeSet<(usize, usize)>) -> BTreeSet
         for inst in insts(f) {
             let data = &f.dfg.insts[inst];
             let op = data.opcode();
+            // A relocated pointer loaded from data is an address too.
             let source = matches!(
                 op,
                 Opcode::StackAddr | Opcode::FuncAddr | Opcode::SymbolValue | Opcode::TlsValue
-            );
+            ) || super::memory::loaded_pointer(case, f, inst).is_some();
             // What memory holds is data, whatever address it was read through.
             let reads = op.can_load();
             let from_address = f.dfg.inst_args(inst).iter().any(|a| t.contains(a));

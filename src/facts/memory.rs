@@ -1,12 +1,17 @@
 //! Where memory accesses point, and whether what they read was written.
 //!
 //! Every load and store is traced to the region it addresses — a stack slot, an incoming `sarg`
-//! copy, or the region a pointer parameter points into — with the range of offsets it can have:
+//! copy, the region a pointer parameter points into, or a data object (through `symbol_value`,
+//! or through a pointer loaded from a relocation of another data object) — with the range of
+//! offsets it can have:
 //! constants added with `iadd` move it, `iadd` of a `band` with a constant mask spreads it over
 //! `0..=mask` (the generator's run-time indices). A pointer parameter's region is as large as
 //! the smallest room any caller passes. An access that cannot be traced, or that can leave its
 //! region, makes [`accesses_in_bounds`] false: native code would read whatever lies there, the
-//! interpreter would trap or panic, and a "finding" would be undefined behaviour.
+//! interpreter would trap or panic, and a "finding" would be undefined behaviour. So is a store
+//! to a read-only data object (it faults natively), and any access to the bytes of a relocated
+//! pointer other than loading the whole pointer (a store would replace an address by data, a
+//! part of one observes the address).
 //!
 //! Reading a stack slot nobody wrote is undefined too: native code sees whatever was on the
 //! stack, the interpreter sees zeros. [`slots_initialized`] checks that every slot is written in
@@ -25,6 +30,8 @@ enum Base {
     Slot(StackSlot),
     /// The entry block's parameter with this index.
     Param(usize),
+    /// The case's data object with this index.
+    Data(usize),
 }
 
 /// A base and the inclusive range of byte offsets from it.
@@ -65,8 +72,25 @@ fn int_range(f: &Function, v: Value) -> Option<(i64, i64)> {
     }
 }
 
-fn provenance(f: &Function, v: Value) -> Option<Ptr> {
+fn provenance(case: &TestCase, f: &Function, v: Value) -> Option<Ptr> {
     let v = f.dfg.resolve_aliases(v);
+    if let Some((d, off)) = super::data::symbol_of(case, f, v) {
+        return Some(Ptr {
+            base: Base::Data(d),
+            lo: off,
+            hi: off,
+        });
+    }
+    if let ValueDef::Result(inst, _) = f.dfg.value_def(v)
+        && let Some(crate::data::Target::Data(name, addend)) = loaded_pointer(case, f, inst)
+    {
+        let d = case.data.iter().position(|o| o.name == *name)?;
+        return Some(Ptr {
+            base: Base::Data(d),
+            lo: *addend,
+            hi: *addend,
+        });
+    }
     match f.dfg.value_def(v) {
         ValueDef::Param(block, idx) if Some(block) == f.layout.entry_block() => Some(Ptr {
             base: Base::Param(idx),
@@ -90,9 +114,9 @@ fn provenance(f: &Function, v: Value) -> Option<Ptr> {
                 opcode: Opcode::Iadd,
                 args: [a, b],
             } => {
-                let (p, r) = match provenance(f, a) {
+                let (p, r) = match provenance(case, f, a) {
                     Some(p) => (p, int_range(f, b)?),
-                    None => (provenance(f, b)?, int_range(f, a)?),
+                    None => (provenance(case, f, b)?, int_range(f, a)?),
                 };
                 Some(Ptr {
                     base: p.base,
@@ -158,6 +182,77 @@ fn access(f: &Function, inst: Inst) -> Option<(Value, i64, i64)> {
     }
 }
 
+/// How an address reaches a data object, when it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataAccess {
+    /// Through `symbol_value` (plus offsets).
+    Symbol,
+    /// Through a pointer loaded from another data object.
+    Pointer,
+}
+
+/// The data object (index) `addr` points into, and how.
+pub fn data_access(case: &TestCase, f: &Function, addr: Value) -> Option<(usize, DataAccess)> {
+    let p = provenance(case, f, addr)?;
+    let Base::Data(d) = p.base else { return None };
+    // Walk down `iadd`s to the root: a symbol, or a pointer load.
+    let mut v = f.dfg.resolve_aliases(addr);
+    loop {
+        if super::data::symbol_of(case, f, v).is_some() {
+            return Some((d, DataAccess::Symbol));
+        }
+        let ValueDef::Result(inst, _) = f.dfg.value_def(v) else {
+            return None;
+        };
+        if loaded_pointer(case, f, inst).is_some() {
+            return Some((d, DataAccess::Pointer));
+        }
+        let InstructionData::Binary {
+            opcode: Opcode::Iadd,
+            args: [a, b],
+        } = f.dfg.insts[inst]
+        else {
+            return None;
+        };
+        v = if provenance(case, f, a).is_some() {
+            a
+        } else {
+            b
+        };
+    }
+}
+
+/// The address operand of a memory access instruction, if `inst` is one.
+pub fn access_address(f: &Function, inst: Inst) -> Option<Value> {
+    access(f, inst).map(|(p, _, _)| p)
+}
+
+/// The relocated pointer `inst` loads whole: a `load.i64` of exactly the eight bytes of a
+/// relocation (at one known offset) of a data object.
+pub fn loaded_pointer<'c>(
+    case: &'c TestCase,
+    f: &Function,
+    inst: Inst,
+) -> Option<&'c crate::data::Target> {
+    let InstructionData::Load {
+        opcode: Opcode::Load,
+        arg,
+        offset,
+        ..
+    } = f.dfg.insts[inst]
+    else {
+        return None;
+    };
+    if f.dfg.value_type(f.dfg.first_result(inst)) != cranelift_codegen::ir::types::I64 {
+        return None;
+    }
+    let p = provenance(case, f, arg)?;
+    let Base::Data(d) = p.base else { return None };
+    (p.lo == p.hi)
+        .then(|| case.data[d].reloc_at(p.lo + i64::from(offset)))
+        .flatten()
+}
+
 /// The size of the region each pointer parameter points into: its `sarg` size, or the least
 /// room any caller passes (`None` when a caller passes something untraceable, or nobody calls).
 fn param_rooms(case: &TestCase) -> HashMap<(usize, usize), Option<i64>> {
@@ -177,8 +272,16 @@ fn param_rooms(case: &TestCase) -> HashMap<(usize, usize), Option<i64>> {
                     _ => args,
                 };
                 for (k, &a) in args.iter().enumerate() {
-                    let room = provenance(f, a).and_then(|p| {
+                    let room = provenance(case, f, a).and_then(|p| {
                         let size = region_size(case, &rooms, caller, p.base)?;
+                        // A callee may write through a pointer parameter, and reads it by parts:
+                        // only writable data without pointers in it is room to lend.
+                        if let Base::Data(d) = p.base {
+                            let obj = &case.data[d];
+                            if !obj.writable || obj.overlaps_reloc(p.lo, size) {
+                                return None;
+                            }
+                        }
                         Some(size - p.hi)
                     });
                     let e = next.entry((callee, k)).or_insert(room);
@@ -206,6 +309,7 @@ fn region_size(
     let f = &case.functions[func];
     match base {
         Base::Slot(ss) => f.sized_stack_slots.get(ss).map(|d| i64::from(d.size)),
+        Base::Data(d) => case.data.get(d).map(|d| i64::from(d.size())),
         Base::Param(k) => match f.signature.params.get(k)?.purpose {
             ArgumentPurpose::StructArgument(n) => Some(i64::from(n)),
             ArgumentPurpose::Normal => rooms.get(&(func, k)).copied().flatten(),
@@ -251,12 +355,29 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
         }
         for (inst, addr, off, n) in checks {
             let describe = || format!("%{}: `{}`", testcase_name(f), f.dfg.display_inst(inst));
-            let Some(p) = provenance(f, addr) else {
+            let Some(p) = provenance(case, f, addr) else {
                 return Some(format!("{}: untraceable address", describe()));
             };
             let Some(size) = region_size(case, &rooms, i, p.base) else {
                 return Some(format!("{}: region of unknown size", describe()));
             };
+            if let Base::Data(d) = p.base {
+                let obj = &case.data[d];
+                let (lo, hi) = (p.lo + off, p.hi + off + n);
+                // A call's check is the `sarg` copy it makes: a read.
+                let writes = f.dfg.insts[inst].opcode().can_store();
+                if writes && !obj.writable {
+                    return Some(format!("{}: writes read-only %{}", describe(), obj.name));
+                }
+                let whole_pointer = loaded_pointer(case, f, inst).is_some();
+                if obj.overlaps_reloc(lo, hi) && !whole_pointer {
+                    return Some(format!(
+                        "{}: touches part of a relocated pointer in %{}",
+                        describe(),
+                        obj.name
+                    ));
+                }
+            }
             if p.lo + off < 0 || p.hi + off + n > size {
                 return Some(format!(
                     "{}: bytes {}..{} of a {size}-byte region",

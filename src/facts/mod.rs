@@ -14,6 +14,7 @@
 //! Everything here reads IR; nothing builds or compiles it.
 
 pub mod addresses;
+pub mod data;
 pub mod guards;
 pub mod memory;
 
@@ -146,6 +147,17 @@ pub fn call_sites(case: &TestCase, caller: usize) -> Vec<CallSite> {
                     CallKind::Indirect
                 };
                 let callee = f.dfg.inst_args(inst)[0];
+                if let Some(j) = data::loaded_function(case, f, callee) {
+                    out.push(CallSite {
+                        caller,
+                        inst,
+                        kind,
+                        sig: f.dfg.signatures[*sig_ref].clone(),
+                        callee: Some(j),
+                        colocated: false,
+                    });
+                    continue;
+                }
                 (kind, func_addr_of(f, callee), *sig_ref)
             }
             InstructionData::TryCallIndirect { .. } => {
@@ -198,6 +210,12 @@ pub fn reachable(case: &TestCase, entry: &str) -> Vec<usize> {
                 stack.push(j);
             }
         }
+        // Functions whose addresses sit in data this function can reach.
+        for j in data::functions_in(case, &data::objects_named(case, f)) {
+            if seen.insert(j) {
+                stack.push(j);
+            }
+        }
     }
     seen.into_iter().collect()
 }
@@ -231,8 +249,8 @@ pub fn first_call_mismatch(case: &TestCase) -> Option<String> {
     None
 }
 
-/// True when every indirect call goes through a `func_addr` of a case function with the call's
-/// own signature. An indirect call through anything else — a pointer the reducer turned into a
+/// True when every indirect call goes through a `func_addr` of a case function (or a pointer to
+/// one loaded from data) with the call's own signature. An indirect call through anything else — a pointer the reducer turned into a
 /// constant, or a function of another signature — is undefined behaviour.
 pub fn indirect_calls_resolved(case: &TestCase) -> bool {
     first_unresolved_indirect_call(case).is_none()

@@ -51,6 +51,8 @@ pub struct Region {
     pub base: Base,
     pub size: u32,
     pub kind: RegionKind,
+    /// False for read-only data objects: loads only.
+    pub writable: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +69,8 @@ pub enum RegionKind {
     Sarg,
     /// The caller's memory.
     Ptr,
+    /// A data object of the module.
+    Data,
 }
 
 pub struct FuncGen<'a, 'u> {
@@ -102,6 +106,8 @@ pub struct FuncGen<'a, 'u> {
     pub called: Vec<usize>,
     pub(super) func_refs: Vec<((usize, bool), FuncRef)>,
     pub(super) sig_refs: Vec<(usize, SigRef)>,
+    /// The pointer table's address, when this function uses it.
+    pub table: Option<Value>,
 }
 
 impl<'a, 'u> FuncGen<'a, 'u> {
@@ -129,11 +135,13 @@ impl<'a, 'u> FuncGen<'a, 'u> {
                     base: Base::Ptr(v),
                     size,
                     kind: RegionKind::Sarg,
+                    writable: true,
                 }),
                 Param::Ptr(size) => regions.push(Region {
                     base: Base::Ptr(v),
                     size,
                     kind: RegionKind::Ptr,
+                    writable: true,
                 }),
             }
         }
@@ -166,6 +174,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
             called: Vec::new(),
             func_refs: Vec::new(),
             sig_refs: Vec::new(),
+            table: None,
         };
         g.start()?;
         // The prologue's observations are not part of the body's budget.
@@ -177,6 +186,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
     /// parameters, and a read and a write of every incoming region.
     fn start(&mut self) -> Result<()> {
         self.create_slots()?;
+        self.data_regions()?;
         let params: Vec<Value> = self.scopes[0].clone();
         for v in params {
             self.mix(v)?;
@@ -185,7 +195,9 @@ impl<'a, 'u> FuncGen<'a, 'u> {
             if self.regions[r].kind != RegionKind::Slot {
                 let v = self.load_from(r)?;
                 self.mix(v)?;
-                self.store_to(r)?;
+                if self.regions[r].writable {
+                    self.store_to(r)?;
+                }
             }
         }
         Ok(())

@@ -1,7 +1,8 @@
 //! Calls between generated functions, of every kind Cranelift has.
 //!
 //! * direct `call`, to a `colocated` callee (PC-relative) or not (GOT/absolute relocation);
-//! * `call_indirect` through a `func_addr` (again colocated or not);
+//! * `call_indirect` through a `func_addr` (again colocated or not), or through a function
+//!   pointer loaded from the data table (see `data`);
 //! * `return_call` / `return_call_indirect` from a `tail` function to a `tail` function with the
 //!   same returns, as the function's terminator.
 //!
@@ -102,7 +103,7 @@ impl FuncGen<'_, '_> {
             match *p {
                 Param::Value { ty, .. } => args.push(self.value(ty)?),
                 Param::Sarg(n) | Param::Ptr(n) => {
-                    let (ptr, r) = self.region_arg(n)?;
+                    let (ptr, r) = self.region_arg(n, matches!(p, Param::Ptr(_)))?;
                     args.push(ptr);
                     lent.push(r);
                     // The interpreter copies a `sarg` word by word on entry.
@@ -117,7 +118,17 @@ impl FuncGen<'_, '_> {
         if self.sure && !self.called.contains(&callee) {
             self.called.push(callee);
         }
+        let through_table = match self.table_slot(callee) {
+            Some(off) if self.cfg.call_indirect && self.u.ratio(1, 3)? => Some(off),
+            _ => None,
+        };
         let results: Vec<Value> = match kind {
+            _ if through_table.is_some() => {
+                let sig = self.sig_ref(callee);
+                let addr = self.load_function_pointer(through_table.unwrap())?;
+                let inst = self.ins().call_indirect(sig, addr, &args);
+                self.func.dfg.inst_results(inst).to_vec()
+            }
             CallKind::Direct { colocated } => {
                 let f = self.func_ref(callee, colocated);
                 let inst = self.ins().call(f, &args);

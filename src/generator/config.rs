@@ -87,6 +87,15 @@ pub struct Config {
     /// `atomic_rmw` (every operation), `atomic_cas`, `atomic_load`, `atomic_store` and `fence`
     /// on naturally aligned places of stack slots.
     pub atomics: bool,
+    /// Data objects in the module (writable and read-only, aligned 1 to 16 bytes, random
+    /// initial bytes), addressed by `symbol_value` (colocated or not, with offsets), read,
+    /// written, and lent to callees as `sarg` sources and pointer arguments.
+    pub data: bool,
+    pub max_data_objects: usize,
+    pub max_data_size: u32,
+    /// A table of relocated pointers in data: function pointers that `call_indirect` calls
+    /// through, and pointers into other data objects that code follows.
+    pub data_tables: bool,
     /// Estimated interpreted instructions per run line: bounds loops × calls.
     pub max_dynamic_cost: u64,
 
@@ -159,6 +168,10 @@ impl Config {
             isa_flag_sets: Vec::new(),
             int_division: true,
             atomics: true,
+            data: true,
+            max_data_objects: 3,
+            max_data_size: 64,
+            data_tables: true,
             max_dynamic_cost: 200_000,
             runs: 4,
             opt_levels: ["none", "speed", "speed_and_size"]
@@ -277,6 +290,9 @@ impl Config {
         }
         if self.max_slot_size < 16 {
             bail!("config: max_slot_size must be at least 16 (an i128)");
+        }
+        if self.data && self.max_data_size == 0 {
+            bail!("config: max_data_size must be at least 1 when `data` is on");
         }
         if self.isa_flag_sets.is_empty() {
             bail!("config: `isa_flag_sets` needs at least one set (\"\" for the baseline)");

@@ -54,7 +54,23 @@ pub struct Features {
     pub tail_calls_from_tail: bool,
     /// Distinct conventions of the case's functions.
     pub conventions: Vec<CallConv>,
+    /// Distinct uses of data objects, from [`DATA_USES`].
+    pub data: Vec<&'static str>,
 }
+
+/// Ways a case uses data objects, as named in reports.
+pub const DATA_USES: [&str; 10] = [
+    "writable object",
+    "read-only object",
+    "symbol_value colocated",
+    "symbol_value non-colocated",
+    "symbol with offset",
+    "load from data",
+    "store to data",
+    "call through a data table",
+    "pointer in data followed",
+    "data lent to a callee",
+];
 
 pub fn features(case: &TestCase) -> Features {
     let arch = case_arch(case).unwrap_or(Arch::X86_64);
@@ -106,7 +122,52 @@ pub fn features(case: &TestCase) -> Features {
             }
         }
     }
+    ft.data = data_uses(case);
     ft
+}
+
+fn data_uses(case: &TestCase) -> Vec<&'static str> {
+    use crate::facts::memory::{DataAccess, access_address, data_access};
+    let mut on = [false; DATA_USES.len()];
+    on[0] = case.data.iter().any(|d| d.writable);
+    on[1] = case.data.iter().any(|d| !d.writable);
+    for (fi, f) in case.functions.iter().enumerate() {
+        for inst in crate::facts::insts(f) {
+            let data = &f.dfg.insts[inst];
+            if let InstructionData::UnaryGlobalValue {
+                opcode: Opcode::SymbolValue,
+                global_value,
+            } = *data
+                && let cranelift_codegen::ir::GlobalValueData::Symbol {
+                    colocated, offset, ..
+                } = f.global_values[global_value]
+            {
+                on[if colocated { 2 } else { 3 }] = true;
+                on[4] |= i64::from(offset) != 0;
+            }
+            if let Some(a) = access_address(f, inst)
+                && let Some((_, how)) = data_access(case, f, a)
+            {
+                on[if data.opcode().can_store() { 6 } else { 5 }] = true;
+                on[8] |= how == DataAccess::Pointer;
+            }
+        }
+        for site in crate::facts::call_sites(case, fi) {
+            let args = f.dfg.inst_args(site.inst);
+            let indirect = matches!(
+                site.kind,
+                crate::facts::CallKind::Indirect | crate::facts::CallKind::TailIndirect
+            );
+            on[7] |= indirect && crate::facts::data::loaded_function(case, f, args[0]).is_some();
+            on[9] |= args.iter().any(|&a| data_access(case, f, a).is_some());
+        }
+    }
+    DATA_USES
+        .iter()
+        .zip(on)
+        .filter(|(_, o)| *o)
+        .map(|(n, _)| *n)
+        .collect()
 }
 
 impl Features {
@@ -132,6 +193,11 @@ impl Features {
         v.extend(self.atomics.iter().map(|o| o.to_string()));
         v.extend(self.call_kinds.iter().map(|k| format!("call_{k}")));
         v.extend(self.conventions.iter().map(|c| format!("conv_{c}")));
+        v.extend(
+            self.data
+                .iter()
+                .map(|d| format!("data_{}", d.replace([' ', '-'], "_"))),
+        );
         v
     }
 

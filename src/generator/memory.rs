@@ -48,6 +48,7 @@ impl FuncGen<'_, '_> {
                 base: Base::Slot(slot),
                 size,
                 kind: RegionKind::Slot,
+                writable: true,
             });
         }
         for r in 0..self.regions.len() {
@@ -123,10 +124,10 @@ impl FuncGen<'_, '_> {
         Ok(self.ins().iadd(p, k))
     }
 
-    /// Regions with room for `bytes`.
-    fn regions_fitting(&self, bytes: u32) -> Vec<usize> {
+    /// Regions with room for `bytes` (writable ones only if `write`).
+    fn regions_fitting(&self, bytes: u32, write: bool) -> Vec<usize> {
         (0..self.regions.len())
-            .filter(|&r| self.regions[r].size >= bytes)
+            .filter(|&r| self.regions[r].size >= bytes && (self.regions[r].writable || !write))
             .collect()
     }
 
@@ -257,7 +258,7 @@ impl FuncGen<'_, '_> {
             return Ok(());
         }
         let r = self.u.choose_index(self.regions.len())?;
-        if self.u.ratio(1, 2)? {
+        if !self.regions[r].writable || self.u.ratio(1, 2)? {
             let v = self.load_from(r)?;
             self.add(v);
             Ok(())
@@ -368,9 +369,10 @@ impl FuncGen<'_, '_> {
     }
 
     /// A pointer to `bytes` bytes of some region, at a random offset: the argument for a
-    /// callee's `sarg` or pointer parameter. Returns the pointer and the region.
-    pub fn region_arg(&mut self, bytes: u32) -> Result<(Value, usize)> {
-        let fits = self.regions_fitting(bytes);
+    /// callee's `sarg` or (with `write`, since the callee writes it) pointer parameter.
+    /// Returns the pointer and the region.
+    pub fn region_arg(&mut self, bytes: u32, write: bool) -> Result<(Value, usize)> {
+        let fits = self.regions_fitting(bytes, write);
         // `create_slots` made a slot big enough for every callee's regions.
         let r = *self.u.choose(&fits)?;
         let off = self.u.int_in_range(0..=self.regions[r].size - bytes)?;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  bytes ──► plan (signatures, conventions, call graph)      signature.rs
+//!        ──► data objects and the pointer table              data.rs
 //!        ──► bodies, callees first (cost known to callers)   body.rs control.rs calls.rs
 //!                                                            arith.rs values.rs memory.rs
 //!                                                            observe.rs ops.rs
@@ -22,6 +23,7 @@ pub mod body;
 pub mod calls;
 pub mod config;
 pub mod control;
+pub mod data;
 pub mod features;
 pub mod inputs;
 pub mod memory;
@@ -52,7 +54,8 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
     }
     let arch = cfg.arch().map_err(|_| arbitrary::Error::IncorrectFormat)?;
     let isa_flags = u.choose(&cfg.isa_flag_sets)?.clone();
-    let plan = signature::plan(u, cfg)?;
+    let mut plan = signature::plan(u, cfg)?;
+    plan.data = data::plan(u, cfg, &plan)?;
     let n = plan.funcs.len();
     let mut costs = vec![0u64; n];
     let mut funcs: Vec<Option<Function>> = vec![None; n];
@@ -123,6 +126,7 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
         settings,
         target: Some(format!("{} {isa_flags}", cfg.target).trim_end().to_string()),
         directives: Vec::new(),
+        data: plan.data.clone(),
         functions,
         runs,
     };

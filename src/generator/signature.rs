@@ -94,6 +94,8 @@ pub struct Plan {
     pub tail: Vec<Option<usize>>,
     /// Callees each function must call at least once.
     pub required: Vec<Vec<usize>>,
+    /// The module's data objects (planned after the functions, see `data`).
+    pub data: Vec<crate::data::DataObject>,
 }
 
 pub fn func_name(i: usize) -> String {
@@ -152,6 +154,7 @@ pub fn plan(u: &mut Unstructured, cfg: &Config) -> Result<Plan> {
         funcs,
         tail,
         required,
+        data: Vec::new(),
     })
 }
 

@@ -49,6 +49,9 @@ pub struct Stats {
     /// Cases with at least one atomic instruction, and per atomic opcode.
     pub atomic_cases: u64,
     pub atomic_op_cases: BTreeMap<String, u64>,
+    /// Cases with a data object, and per use of data (`features::DATA_USES`).
+    pub data_cases: u64,
+    pub data_use_cases: BTreeMap<String, u64>,
     pub blocks: u64,
     pub instructions: u64,
     pub settings: BTreeMap<String, u64>,
@@ -83,6 +86,10 @@ impl Stats {
         self.atomic_cases += !ft.atomics.is_empty() as u64;
         for op in &ft.atomics {
             *self.atomic_op_cases.entry(op.to_string()).or_default() += 1;
+        }
+        self.data_cases += !case.data.is_empty() as u64;
+        for u in &ft.data {
+            *self.data_use_cases.entry(u.to_string()).or_default() += 1;
         }
         for k in ft.call_kinds {
             *self.call_kind_cases.entry(k).or_default() += 1;
@@ -186,6 +193,10 @@ impl Stats {
         case_row(&mut o, "loops", self.loop_cases);
         case_row(&mut o, "atomics", self.atomic_cases);
         for (k, c) in &self.atomic_op_cases {
+            case_row(&mut o, &format!("  {k}"), *c);
+        }
+        case_row(&mut o, "data objects", self.data_cases);
+        for (k, c) in &self.data_use_cases {
             case_row(&mut o, &format!("  {k}"), *c);
         }
         section(

@@ -361,17 +361,35 @@ fn serve(job: Job) -> Result<()> {
     Ok(())
 }
 
-/// `None` when `again` shows `finding` as `report` does (bucket, line, outcome kinds and result
-/// types); else what `again` shows instead.
+/// `None` when `again` shows `finding` as `report` does (bucket, line, and the outcome kinds
+/// and result types of every engine both ran — a reproducer may leave out an engine that is not
+/// a side, e.g. the interpreter under `test run`); else what `again` shows instead.
 pub fn same_finding(report: &Report, finding: &Finding, again: &Report) -> Option<String> {
-    let shown = |r: &Report, f: &Finding| -> Vec<String> {
+    let shown = |r: &Report, f: &Finding| -> Vec<(String, String)> {
         r.runs
             .get(f.run)
-            .map(|run| run.outcomes.iter().map(shape_of).collect())
+            .map(|run| {
+                r.engines
+                    .iter()
+                    .zip(&run.outcomes)
+                    .map(|(e, o)| (e.label(), shape_of(o)))
+                    .collect()
+            })
             .unwrap_or_default()
     };
+    let agree = |f: &Finding| {
+        let (before, after) = (shown(report, finding), shown(again, f));
+        let sides_kept = finding
+            .sides
+            .iter()
+            .all(|s| after.iter().any(|(l, _)| l == s));
+        sides_kept
+            && after
+                .iter()
+                .all(|(l, o)| before.iter().all(|(l0, o0)| l0 != l || o0 == o))
+    };
     match again.finding(&finding.bucket) {
-        Some(f) if f.run == finding.run && shown(again, f) == shown(report, finding) => None,
+        Some(f) if f.run == finding.run && agree(f) => None,
         Some(_) => Some(format!("{} (other outcomes)", finding.bucket)),
         None => Some(crate::harness::expectation(again)),
     }

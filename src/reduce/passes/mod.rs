@@ -10,6 +10,7 @@
 mod canon;
 mod cfg;
 mod constants;
+mod data;
 mod devirtualize;
 mod functions;
 mod inline;
@@ -29,6 +30,7 @@ use std::ops::Range;
 pub use canon::{Canonicalize, rename_functions, renumber};
 pub use cfg::{MergeBlocks, SimplifyBranches};
 pub use constants::{ConstResults, SimplifyConstants};
+pub use data::ShrinkData;
 pub use devirtualize::Devirtualize;
 pub use functions::DropFunctions;
 pub use inline::InlineCalls;
@@ -75,6 +77,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(ShrinkSargs),
         Box::new(DropWriteOnlySlots),
         Box::new(ShrinkSlots),
+        Box::new(ShrinkData),
         Box::new(NarrowTypes),
         Box::new(SimplifyConstants),
         Box::new(ConstResults),
