@@ -639,3 +639,38 @@ fn data_objects_agree_on_foreign_isas() {
         }
     }
 }
+
+/// Every 128-bit vector type appears in some case (arithmetic, compares, lane moves, shuffles,
+/// conversions, vector memory), and the three engines agree on it.
+#[test]
+fn vectors_of_every_lane_type() {
+    for ty in clif_diff::generator::simd::VECTOR_TYPES {
+        feature_agrees(&ty.to_string(), |_, ft| {
+            ft.vector_types.contains(&ty) && ft.vector_ops.len() >= 8
+        });
+    }
+}
+
+/// Vectors on aarch64 (NEON), s390x (vector facility, big-endian) and riscv64 with `has_v`,
+/// the object program under qemu: a case with every lane type agrees with the interpreter.
+#[test]
+fn vectors_agree_on_foreign_isas() {
+    for arch in [Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
+        let cfg = Config::for_target(arch);
+        let (seed, case) = (0..SEARCH)
+            .map(|s| (s, generator::from_seed(s, &cfg)))
+            .find(|(_, c)| features(c).vector_types.len() == 6)
+            .unwrap_or_else(|| panic!("{}: no seed with every vector type", arch.name()));
+        if arch == Arch::Riscv64 {
+            assert!(case.target.as_deref().unwrap().contains("has_v"));
+        }
+        let report = run(&case, &Plan::default());
+        assert_eq!(
+            report.verdict,
+            Verdict::Agree,
+            "{}: seed {seed} gives {}\n{case}",
+            arch.name(),
+            report.bucket
+        );
+    }
+}

@@ -239,3 +239,27 @@ fn bad_data_objects_are_bad_input() {
         assert!(err.contains(what), "{err}");
     }
 }
+
+/// An emulator that crashes on its own (qemu-riscv64 7.2 asserts translating this RVV code) ran
+/// nothing: the object engine is skipped with the reason, never a Cranelift crash; a qemu
+/// without the bug runs it and agrees.
+#[test]
+fn an_emulator_crash_is_a_skip_not_a_finding() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/qemu-riscv64-rvv-decoder-assertion.clif");
+    let (code, out, err) = run(&["run", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let object = &report["runs"][0]["outcomes"][1];
+    match object["kind"].as_str().unwrap() {
+        "skipped" => assert!(
+            object["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the emulator crashed"),
+            "{object}"
+        ),
+        "returned" => assert_eq!(report["verdict"], "agree", "{report}"),
+        other => panic!("object: {other}: {object}"),
+    }
+}

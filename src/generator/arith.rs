@@ -16,12 +16,13 @@ impl FuncGen<'_, '_> {
     pub fn instruction(&mut self) -> Result<()> {
         let has_floats = !self.float_types().is_empty();
         let weights = [
-            10,                             // integer op
-            if has_floats { 4 } else { 0 }, // float op
-            3,                              // compare
-            2,                              // select
-            3,                              // conversion
-            4,                              // memory
+            10,                                  // integer op
+            if has_floats { 4 } else { 0 },      // float op
+            3,                                   // compare
+            2,                                   // select
+            3,                                   // conversion
+            4,                                   // memory
+            if self.has_simd() { 4 } else { 0 }, // vector op
         ];
         match weighted(self.u, &weights)? {
             0 => self.int_op(),
@@ -35,7 +36,8 @@ impl FuncGen<'_, '_> {
                 }
                 Ok(())
             }
-            _ => self.memory_op(),
+            5 => self.memory_op(),
+            _ => self.vector_op(),
         }
     }
 

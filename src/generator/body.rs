@@ -281,6 +281,9 @@ impl<'a, 'u> FuncGen<'a, 'u> {
     /// A value of type `ty`: mostly one already computed (recent ones preferred), else a new
     /// constant or a conversion.
     pub fn value(&mut self, ty: Type) -> Result<Value> {
+        if ty.is_vector() {
+            return self.vector(ty);
+        }
         let cands = self.visible(ty);
         if !cands.is_empty() && self.u.ratio(7, 8)? {
             let from = if self.u.ratio(1, 2)? {

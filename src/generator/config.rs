@@ -96,6 +96,10 @@ pub struct Config {
     /// A table of relocated pointers in data: function pointers that `call_indirect` calls
     /// through, and pointers into other data objects that code follows.
     pub data_tables: bool,
+    /// 128-bit vectors (`i8x16` … `f64x2`) inside function bodies: lane-wise arithmetic,
+    /// compares, lane moves, shuffles, widening/narrowing, conversions, reductions, vector
+    /// loads and stores (see `simd`). On riscv64 only in cases whose ISA flags have `has_v`.
+    pub simd: bool,
     /// Estimated interpreted instructions per run line: bounds loops × calls.
     pub max_dynamic_cost: u64,
 
@@ -172,6 +176,7 @@ impl Config {
             max_data_objects: 3,
             max_data_size: 64,
             data_tables: true,
+            simd: true,
             max_dynamic_cost: 200_000,
             runs: 4,
             opt_levels: ["none", "speed", "speed_and_size"]
@@ -225,6 +230,8 @@ impl Config {
                 Arch::X86_64 => X86_64_LEVELS.iter().map(|s| s.to_string()).collect(),
                 // Atomics lower to LL/SC loops without LSE and to single instructions with it.
                 Arch::Aarch64 => vec![String::new(), "has_lse".to_string()],
+                // Vectors lower only with the V extension (qemu runs it).
+                Arch::Riscv64 => vec![String::new(), "has_v".to_string()],
                 _ => vec![String::new()],
             };
             // Native runs only draw what this CPU has (a SIGILL is no Cranelift bug); a

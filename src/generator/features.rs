@@ -56,6 +56,10 @@ pub struct Features {
     pub conventions: Vec<CallConv>,
     /// Distinct uses of data objects, from [`DATA_USES`].
     pub data: Vec<&'static str>,
+    /// Distinct vector types of values.
+    pub vector_types: Vec<cranelift_codegen::ir::Type>,
+    /// Distinct opcodes with a vector operand or result.
+    pub vector_ops: Vec<Opcode>,
 }
 
 /// Ways a case uses data objects, as named in reports.
@@ -112,6 +116,13 @@ pub fn features(case: &TestCase) -> Features {
                 let op = data.opcode();
                 if ATOMICS.contains(&op) && !ft.atomics.contains(&op) {
                     ft.atomics.push(op);
+                }
+                let vector = |v: &Value| f.dfg.value_type(*v).is_vector();
+                if (f.dfg.inst_results(inst).iter().any(vector)
+                    || f.dfg.inst_args(inst).iter().any(vector))
+                    && !ft.vector_ops.contains(&op)
+                {
+                    ft.vector_ops.push(op);
                 }
                 // Blocks are laid out in program order, so a branch to an earlier (or the same)
                 // block is a loop's back edge.
@@ -198,12 +209,16 @@ impl Features {
                 .iter()
                 .map(|d| format!("data_{}", d.replace([' ', '-'], "_"))),
         );
+        v.extend(self.vector_types.iter().map(|t| format!("vector_{t}")));
         v
     }
 
     fn note_type(&mut self, ty: cranelift_codegen::ir::Type) {
         self.i128 |= ty == types::I128;
         self.floats |= ty.is_float();
+        if ty.is_vector() && !self.vector_types.contains(&ty) {
+            self.vector_types.push(ty);
+        }
     }
 }
 

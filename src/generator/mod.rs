@@ -5,7 +5,7 @@
 //!        ──► data objects and the pointer table              data.rs
 //!        ──► bodies, callees first (cost known to callers)   body.rs control.rs calls.rs
 //!                                                            arith.rs values.rs memory.rs
-//!                                                            observe.rs ops.rs
+//!                                                            observe.rs ops.rs simd.rs
 //!        ──► run lines with edge-case inputs                 inputs.rs
 //!        ──► TestCase (round-tripped through its text)
 //! ```
@@ -30,6 +30,7 @@ pub mod memory;
 pub mod observe;
 pub mod ops;
 pub mod signature;
+pub mod simd;
 pub mod stats;
 pub mod values;
 

@@ -34,6 +34,9 @@ impl FuncGen<'_, '_> {
     /// `v` as `i64` words that determine it (floats canonicalised).
     pub fn words(&mut self, v: Value) -> Result<Vec<Value>> {
         let ty = self.ty(v);
+        if ty.is_vector() {
+            return self.vector_words(v);
+        }
         Ok(match ty {
             types::I64 => vec![v],
             types::I128 => {

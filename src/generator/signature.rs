@@ -200,19 +200,52 @@ fn func_sig(u: &mut Unstructured, cfg: &Config, index: usize) -> Result<FuncSig>
             }
         }
     }
+    let vector_types = super::simd::vector_types(cfg);
+    let vectors = !entry && vector_abi(cfg, conv) && !vector_types.is_empty();
+    let room = max.saturating_sub(params.len());
+    if vectors && room > 0 && u.ratio(1, 3)? {
+        for _ in 0..u.int_in_range(1..=room.min(3))? {
+            let ty = *u.choose(&vector_types)?;
+            let p = Param::Value {
+                ty,
+                ext: ArgumentExtension::None,
+            };
+            insert_anywhere(u, &mut params, p)?;
+        }
+    }
     let has_ptr = params.iter().any(|p| matches!(p, Param::Ptr(_)));
-    let returns = if conv == CallConv::PreserveAll || (has_ptr && u.ratio(1, 6)?) {
+    let mut returns = if conv == CallConv::PreserveAll || (has_ptr && u.ratio(1, 6)?) {
         // Nothing returned: the callee is observed through the memory it writes.
         Vec::new()
     } else {
         return_list(u, cfg)?
     };
+    if vectors && !returns.is_empty() && returns.len() < cfg.max_returns && u.ratio(1, 4)? {
+        let ty = *u.choose(&vector_types)?;
+        returns.push((ty, ArgumentExtension::None));
+    }
     Ok(FuncSig {
         name: func_name(index),
         conv,
         params,
         returns,
     })
+}
+
+/// Whether vectors may be parameters and returns of a `conv` function. The conventions each
+/// backend passes vectors in (x86_64 and aarch64; s390x numbers lanes by convention and riscv64
+/// passes no vectors in registers: neither gets vector parameters).
+fn vector_abi(cfg: &Config, conv: CallConv) -> bool {
+    use crate::target::Arch;
+    cfg.simd
+        && match cfg.arch() {
+            Ok(Arch::X86_64) => matches!(conv, CallConv::SystemV | CallConv::Fast | CallConv::Tail),
+            Ok(Arch::Aarch64) => matches!(
+                conv,
+                CallConv::SystemV | CallConv::Fast | CallConv::Tail | CallConv::AppleAarch64
+            ),
+            _ => false,
+        }
 }
 
 /// A `tail` callee of `caller`: same returns, scalar parameters only, at least one integer

@@ -52,6 +52,10 @@ pub struct Stats {
     /// Cases with a data object, and per use of data (`features::DATA_USES`).
     pub data_cases: u64,
     pub data_use_cases: BTreeMap<String, u64>,
+    /// Cases with a vector value, per vector type, and per opcode used on vectors.
+    pub vector_cases: u64,
+    pub vector_type_cases: BTreeMap<String, u64>,
+    pub vector_op_cases: BTreeMap<String, u64>,
     pub blocks: u64,
     pub instructions: u64,
     pub settings: BTreeMap<String, u64>,
@@ -90,6 +94,13 @@ impl Stats {
         self.data_cases += !case.data.is_empty() as u64;
         for u in &ft.data {
             *self.data_use_cases.entry(u.to_string()).or_default() += 1;
+        }
+        self.vector_cases += !ft.vector_types.is_empty() as u64;
+        for t in &ft.vector_types {
+            *self.vector_type_cases.entry(t.to_string()).or_default() += 1;
+        }
+        for op in &ft.vector_ops {
+            *self.vector_op_cases.entry(op.to_string()).or_default() += 1;
         }
         for k in ft.call_kinds {
             *self.call_kind_cases.entry(k).or_default() += 1;
@@ -195,6 +206,10 @@ impl Stats {
         for (k, c) in &self.atomic_op_cases {
             case_row(&mut o, &format!("  {k}"), *c);
         }
+        case_row(&mut o, "vectors", self.vector_cases);
+        for (k, c) in &self.vector_type_cases {
+            case_row(&mut o, &format!("  {k}"), *c);
+        }
         case_row(&mut o, "data objects", self.data_cases);
         for (k, c) in &self.data_use_cases {
             case_row(&mut o, &format!("  {k}"), *c);
@@ -228,6 +243,10 @@ impl Stats {
             "value types",
             self.types.iter().map(|(k, v)| (k.clone(), *v)),
         );
+        let _ = writeln!(o, "\nopcodes on vectors (share of cases):");
+        for (k, v) in &self.vector_op_cases {
+            case_row(&mut o, k, *v);
+        }
         let _ = writeln!(o, "\ntarget ISA flags (share of cases):");
         for (k, v) in &self.isa_flags {
             case_row(&mut o, k, *v);

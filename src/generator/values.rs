@@ -59,7 +59,7 @@ impl FuncGen<'_, '_> {
             .iter()
             .flatten()
             .copied()
-            .filter(|&v| self.ty(v) != ty)
+            .filter(|&v| self.ty(v) != ty && !self.ty(v).is_vector())
             .collect();
         if others.is_empty() {
             return Ok(None);

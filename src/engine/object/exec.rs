@@ -60,9 +60,10 @@ impl Linked {
             return calls.len();
         };
         let mut cmd = self.toolchain.command(exe);
+        // stderr is only read for an emulator's own crash report (see `emulator_crash`).
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         limit_child(&mut cmd, self.toolchain.runner.is_none());
         PROGRAM_STARTS.fetch_add(1, Ordering::Relaxed);
         let mut child = match cmd.spawn() {
@@ -81,6 +82,17 @@ impl Linked {
         let mut stdin = child.stdin.take().unwrap();
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(input.as_bytes());
+        });
+        let stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                if text.len() < 4096 {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+            text
         });
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let stdout = child.stdout.take().unwrap();
@@ -146,6 +158,7 @@ impl Linked {
         }
         let status = child.wait();
         let _ = writer.join();
+        let stderr = errors.join().unwrap_or_default();
         // Blame a call only when the process died inside it (after its `S`), or when it made no
         // progress at all; a fault already reported by the driver (`T`) ends the process on
         // purpose, and the calls after it simply go to the next process.
@@ -161,7 +174,11 @@ impl Linked {
                 }
             } else {
                 use std::os::unix::process::ExitStatusExt;
+                let emulator = self.toolchain.runner.as_deref();
                 match status.ok().and_then(|s| s.signal()) {
+                    Some(_) if let Some(why) = emulator_crash(emulator, &stderr) => {
+                        Outcome::Skipped { reason: why }
+                    }
                     Some(sig) => Outcome::Crash {
                         signal: crate::engine::native::signal_name(sig),
                         detail: "program killed".into(),
@@ -233,6 +250,22 @@ impl Linked {
     }
 }
 
+/// The emulator's own failure, when `stderr` shows that it (not the emulated program) died: qemu
+/// reports a failed internal assertion as `qemu-riscv64: …/translate.c:213: …: Assertion … failed`
+/// and aborts. The code was never run, so the engine did not run: a skip with the reason, never a
+/// Cranelift crash.
+fn emulator_crash(runner: Option<&str>, stderr: &str) -> Option<String> {
+    let runner = runner?;
+    let name = std::path::Path::new(runner).file_name()?.to_string_lossy();
+    let line = stderr.lines().find(|l| {
+        (l.starts_with(&format!("{name}:")) || l.starts_with("qemu-")) && l.contains("Assertion")
+    })?;
+    Some(format!(
+        "the emulator crashed running the code (an emulator bug, not Cranelift's): {}",
+        crate::outcome::first_line(line)
+    ))
+}
+
 /// Native programs get a memory limit and no core dumps; qemu needs its own large reservations,
 /// so emulated programs only lose core dumps.
 fn limit_child(cmd: &mut std::process::Command, native: bool) {
@@ -258,5 +291,26 @@ fn limit_child(cmd: &mut std::process::Command, native: bool) {
             }
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emulator_crash;
+
+    #[test]
+    fn only_the_emulators_own_assertion_is_its_crash() {
+        let qemu = "qemu-riscv64: ../../target/riscv/translate.c:213: decode_save_opc: Assertion `ctx->insn_start != NULL' failed.\n";
+        let why = emulator_crash(Some("qemu-riscv64"), qemu).unwrap();
+        assert!(why.contains("decode_save_opc"), "{why}");
+        // The same text from a native program, or an emulated program's own abort, is not.
+        assert_eq!(emulator_crash(None, qemu), None);
+        assert_eq!(
+            emulator_crash(
+                Some("qemu-riscv64"),
+                "qemu: uncaught target signal 6 (Aborted)\n"
+            ),
+            None
+        );
     }
 }
