@@ -6,6 +6,11 @@
 # whose reduced case lacks the entry's cause), a regression, a known bug that no longer
 # reproduces, or an engine that could not run (a skipped engine is never agreement).
 #
+# Then C interop (`clif-diff abi`): random signatures and the generator's module plans,
+# Cranelift against the C compiler in both directions, on x86_64 (host) and aarch64 (cross gcc +
+# qemu) when those targets are requested, plus the pinned regressions of corpus/abi; a divergence
+# no known entry explains fails the night ("ABI DIVERGENCE"). `--abi-cases 0` skips it.
+#
 # Then the coverage map (`clif-diff coverage`, with the cargo-fuzz build as workers) of a fixed
 # case budget per target, published beside the report and compared with the saved baseline
 # `corpus/coverage/<target>.json`: a backend whose share of hit ISLE rules falls by more than
@@ -13,7 +18,7 @@
 #
 #   scripts/nightly.sh [--budget 30m] [--targets host,jit-relocs,aarch64,riscv64,s390x]
 #                      [--out nightly] [--jobs N] [--seed S]
-#                      [--coverage-cases 600] [--coverage-drop 2]
+#                      [--coverage-cases 600] [--coverage-drop 2] [--abi-cases 2000]
 #
 # The budget is shared: 50% host, 20% JIT relocations, 30% split over the foreign targets
 # (re-balanced when some are not requested); triage gets another 25% of it on top. With state from an earlier night in OUT (CI caches
@@ -28,6 +33,7 @@ jobs=$(nproc)
 seed=""
 coverage_cases=600
 coverage_drop=2
+abi_cases=2000
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget) budget=$2; shift 2 ;;
@@ -37,7 +43,8 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2; shift 2 ;;
     --coverage-cases) coverage_cases=$2; shift 2 ;;
     --coverage-drop) coverage_drop=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --abi-cases) abi_cases=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "nightly: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -101,6 +108,34 @@ report_status=0
 "$bin" report "${dirs[@]}" --replay "$out/replay.json" --markdown "$out/report.md" \
   --json "$out/report.json" || report_status=$?
 
+# C interop: half random signatures, half the generator's plans, from a seed that moves with the
+# day (printed, so a night replays with `clif-diff abi --seed S`); then the pinned regressions.
+abi_status=0
+if [ "$abi_cases" -gt 0 ]; then
+  abi_seed=${seed:-$(( 10#$(date +%j) * abi_cases ))}
+  : > "$out/abi.md"
+  for t in "${wanted[@]}"; do
+    case "$t" in host) abi_t=x86_64 ;; aarch64) abi_t=aarch64 ;; *) continue ;; esac
+    for mode in random generator; do
+      args=(--target "$abi_t" --cases $((abi_cases / 2)) --seed "$abi_seed"
+            --json "$out/abi-$abi_t-$mode.json")
+      [ "$mode" = generator ] && args+=(--from-generator)
+      echo "== abi $abi_t ($mode, seed $abi_seed)" >&2
+      if ! "$bin" abi "${args[@]}" > "$out/abi-$abi_t-$mode.txt" 2>&1; then
+        echo "nightly: ABI DIVERGENCE on $abi_t (see $out/abi-$abi_t-$mode.txt)" >&2
+        abi_status=1
+      fi
+      { echo "### C interop: $abi_t, $mode signatures (seed $abi_seed)"; echo '```';
+        tail -n 12 "$out/abi-$abi_t-$mode.txt"; echo '```'; } >> "$out/abi.md"
+    done
+    if ! "$bin" abi --target "$abi_t" --replay corpus/abi/regressions.txt \
+        > "$out/abi-$abi_t-replay.txt" 2>&1; then
+      echo "nightly: ABI REGRESSIONS CHANGED on $abi_t (see $out/abi-$abi_t-replay.txt)" >&2
+      abi_status=1
+    fi
+  done
+fi
+
 # The coverage map: the same seeds and case budget as the baselines, so a drop is the
 # generator's or Cranelift's doing, not luck's.
 coverage_status=0
@@ -128,4 +163,5 @@ if [ "$coverage_cases" -gt 0 ]; then
   done
 fi
 if [ "$report_status" -ne 0 ]; then exit "$report_status"; fi
+if [ "$abi_status" -ne 0 ]; then exit "$abi_status"; fi
 exit "$coverage_status"

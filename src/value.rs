@@ -328,6 +328,18 @@ pub fn display_list(vals: &[Val]) -> String {
     }
 }
 
+/// The widest integer type of at most 64 bits that fits in `bytes` bytes: the step of the
+/// word-by-word copies, fills and reads of memory regions (generator, `sarg` copies, data resets).
+pub fn word_within(bytes: u32) -> cranelift_codegen::ir::Type {
+    use cranelift_codegen::ir::types;
+    match bytes {
+        n if n >= 8 => types::I64,
+        n if n >= 4 => types::I32,
+        n if n >= 2 => types::I16,
+        _ => types::I8,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

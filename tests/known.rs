@@ -42,6 +42,12 @@ const NEAR_MISSES: &[NearMiss] = &[
         append: "",
     },
     NearMiss {
+        id: "riscv64-swizzle-splat-index-high-bits",
+        // The same lanes, but the index vector is not a `splat` (vrgather.vv).
+        replace: &[("v2 = splat.i8x16 v1", "v2 = scalar_to_vector.i8x16 v1")],
+        append: "",
+    },
+    NearMiss {
         id: "interp-notrap-oob-panics",
         // The same `notrap` load, in bounds.
         replace: &[("v2 = load.i64 notrap v1+8", "v2 = load.i64 notrap v1")],

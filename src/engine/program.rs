@@ -418,12 +418,7 @@ fn trampoline<M: Module>(
         );
         let mut off = 0;
         while off < size {
-            let ty = match size - off {
-                n if n >= 8 => types::I64,
-                n if n >= 4 => types::I32,
-                n if n >= 2 => types::I16,
-                _ => types::I8,
-            };
+            let ty = crate::value::word_within(size - off);
             let unaligned = MemFlagsData::new().with_notrap();
             let v = b.ins().load(ty, unaligned, src, off as i32);
             b.ins().store(unaligned, v, dst, off as i32);

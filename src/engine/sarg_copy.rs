@@ -9,7 +9,7 @@
 
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
 use cranelift_codegen::ir::{
-    ArgumentPurpose, Function, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, types,
+    ArgumentPurpose, Function, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind,
 };
 
 /// Rewrites every `sarg` parameter of `func` into an explicit callee-side copy.
@@ -41,12 +41,7 @@ pub fn lower(func: &mut Function) {
         let flags = MemFlagsData::new().with_notrap();
         let mut off = 0u32;
         while off < size {
-            let chunk = match size - off {
-                n if n >= 8 => types::I64,
-                n if n >= 4 => types::I32,
-                n if n >= 2 => types::I16,
-                _ => types::I8,
-            };
+            let chunk = crate::value::word_within(size - off);
             let v = pos.ins().load(chunk, flags, incoming, off as i32);
             pos.ins().store(flags, v, copy, off as i32);
             off += chunk.bytes();

@@ -64,12 +64,7 @@ impl FuncGen<'_, '_> {
         let size = self.regions[r].size;
         let mut off = 0;
         while off < size {
-            let ty = match size - off {
-                n if n >= 8 => types::I64,
-                n if n >= 4 => types::I32,
-                n if n >= 2 => types::I16,
-                _ => types::I8,
-            };
+            let ty = crate::value::word_within(size - off);
             let v = self.value(ty)?;
             let (p, imm) = self.address(r, off)?;
             let flags = self.flags()?;
@@ -353,12 +348,7 @@ impl FuncGen<'_, '_> {
         let size = self.regions[r].size;
         let mut off = 0;
         while off < size {
-            let ty = match size - off {
-                n if n >= 8 => types::I64,
-                n if n >= 4 => types::I32,
-                n if n >= 2 => types::I16,
-                _ => types::I8,
-            };
+            let ty = crate::value::word_within(size - off);
             let (p, imm) = self.address(r, off)?;
             let flags = self.flags()?;
             let v = self.ins().load(ty, flags, p, imm);
@@ -387,12 +377,7 @@ impl FuncGen<'_, '_> {
             return Ok(false);
         };
         let size = self.regions[r].size;
-        let ty = match size {
-            n if n >= 8 => types::I64,
-            n if n >= 4 => types::I32,
-            n if n >= 2 => types::I16,
-            _ => types::I8,
-        };
+        let ty = crate::value::word_within(size);
         let v = self.checksum_as(ty)?;
         let off = self.u.int_in_range(0..=size - ty.bytes())?;
         let (p, imm) = self.address(r, off)?;

@@ -14,11 +14,12 @@
 //! with the unordered-or conditions (x86_64 lowers none, aarch64 panics; known as
 //! `aarch64-vector-fcmp-unordered-panic`), conversions between 64-bit lanes and floats.
 
+use super::arith::INT_CCS;
 use super::body::FuncGen;
 use super::weighted;
 use crate::target::Arch;
 use arbitrary::Result;
-use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
 use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Opcode, Type, Value, types};
 use cranelift_codegen::isa::CallConv;
@@ -71,18 +72,6 @@ const FLOAT_UNARY: [Opcode; 7] = [
     Opcode::Ceil,
     Opcode::Trunc,
     Opcode::Nearest,
-];
-const INT_CCS: [IntCC; 10] = [
-    IntCC::Equal,
-    IntCC::NotEqual,
-    IntCC::SignedLessThan,
-    IntCC::SignedGreaterThanOrEqual,
-    IntCC::SignedGreaterThan,
-    IntCC::SignedLessThanOrEqual,
-    IntCC::UnsignedLessThan,
-    IntCC::UnsignedGreaterThanOrEqual,
-    IntCC::UnsignedGreaterThan,
-    IntCC::UnsignedLessThanOrEqual,
 ];
 const FLOAT_CCS: [FloatCC; 6] = [
     FloatCC::Equal,
@@ -239,7 +228,7 @@ impl FuncGen<'_, '_> {
                     let cc = *self.u.choose(&FLOAT_CCS)?;
                     self.ins().fcmp(cc, a, b)
                 } else {
-                    let cc = *self.u.choose(&INT_CCS)?;
+                    let cc = *self.u.choose(INT_CCS)?;
                     self.ins().icmp(cc, a, b)
                 };
                 if self.u.ratio(1, 2)? {
