@@ -108,11 +108,11 @@ report_status=0
 "$bin" report "${dirs[@]}" --replay "$out/replay.json" --markdown "$out/report.md" \
   --json "$out/report.json" || report_status=$?
 
-# C interop: half random signatures, half the generator's plans, from a seed that moves with the
-# day (printed, so a night replays with `clif-diff abi --seed S`); then the pinned regressions.
+# C interop: half random signatures, half the generator's plans, from the night's seed (printed,
+# so a night replays with `clif-diff abi --seed S`); then the pinned regressions.
 abi_status=0
 if [ "$abi_cases" -gt 0 ]; then
-  abi_seed=${seed:-$(( 10#$(date +%j) * abi_cases ))}
+  abi_seed=$seed
   : > "$out/abi.md"
   for t in "${wanted[@]}"; do
     case "$t" in host) abi_t=x86_64 ;; aarch64) abi_t=aarch64 ;; *) continue ;; esac
