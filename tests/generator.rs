@@ -40,7 +40,10 @@ fn run(case: &TestCase, plan: &Plan) -> Report {
 /// Finds a case with the feature and checks that all three engines return the same values on
 /// every run line.
 fn feature_agrees(what: &str, pred: impl Fn(&TestCase, &Features) -> bool) {
-    let (seed, case) = seed_with(what, pred);
+    // A case with traps as a feature may end a line with a trap (`traps_as_a_feature`).
+    let (seed, case) = seed_with(what, |c, ft| {
+        pred(c, ft) && ft.trap_ops.is_empty() && !ft.unguarded_division
+    });
     let report = run(&case, &Plan::default());
     assert_eq!(
         report.verdict,
@@ -211,11 +214,14 @@ fn consecutive_seeds_verify_and_agree() {
         if !matches!(report.verdict, Verdict::Agree | Verdict::Unsupported) {
             bad.push(format!("seed {seed}: {}", report.bucket));
         }
-        // Generated code never traps: every engine that ran returned values.
+        // Only a case with traps as a feature may trap (and then every engine agreed on it).
+        let ft = features(&case);
+        let may_trap = !ft.trap_ops.is_empty() || ft.unguarded_division;
         let traps = report.runs.iter().flat_map(|r| &r.outcomes);
         if let Some(o) = traps
             .into_iter()
             .find(|o| matches!(o, Outcome::Trap { .. }))
+            .filter(|_| !may_trap)
         {
             bad.push(format!("seed {seed}: {o}"));
         }
@@ -462,7 +468,11 @@ fn generated_cases_initialise_their_stack_slots() {
 fn generated_cases_have_every_property_the_reducer_keeps() {
     use clif_diff::facts;
     for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
-        let cfg = Config::for_target(arch);
+        // Traps as a feature leave divisions unguarded on purpose (`traps_as_a_feature`).
+        let cfg = Config {
+            traps: false,
+            ..Config::for_target(arch)
+        };
         for seed in 0..60 {
             let case = generator::from_seed(seed, &cfg);
             assert_eq!(
@@ -605,7 +615,10 @@ fn foreign_case_agrees(what: &str, pred: impl Fn(&Features) -> bool) {
         let cfg = Config::for_target(arch);
         let (seed, case) = (0..SEARCH)
             .map(|s| (s, generator::from_seed(s, &cfg)))
-            .find(|(_, c)| pred(&features(c)))
+            .find(|(_, c)| {
+                let ft = features(c);
+                pred(&ft) && ft.trap_ops.is_empty() && !ft.unguarded_division
+            })
             .unwrap_or_else(|| panic!("{}: no seed with {what}", arch.name()));
         let report = run(&case, &Plan::default());
         assert_eq!(
@@ -661,4 +674,54 @@ fn vectors_of_every_lane_type() {
 #[test]
 fn vectors_agree_on_foreign_isas() {
     foreign_case_agrees("every vector type", |ft| ft.vector_types.len() == 6);
+}
+
+/// Traps as a feature: each trapping instruction the generator emits appears in some case, and
+/// on a case where some run line traps, every engine traps there with the same code (the
+/// interpreter, the JIT's signal handler, the object driver's PC-to-trap mapping).
+#[test]
+fn traps_as_a_feature() {
+    use clif_diff::generator::features::TRAPPING;
+    for op in TRAPPING {
+        seed_with(&op.to_string(), |_, ft| ft.trap_ops.contains(&op));
+    }
+    seed_with("an unguarded division", |_, ft| ft.unguarded_division);
+    let cfg = Config::default();
+    let mut sb = sandbox();
+    let mut trapped = 0;
+    for seed in 0..SEARCH {
+        let case = generator::from_seed(seed, &cfg);
+        let ft = features(&case);
+        if ft.trap_ops.is_empty() && !ft.unguarded_division {
+            continue;
+        }
+        let report = check(&mut sb, &case, &Plan::default()).unwrap();
+        assert_eq!(
+            report.verdict,
+            Verdict::Agree,
+            "seed {seed}: {}\n{case}",
+            report.bucket
+        );
+        for r in &report.runs {
+            let codes: Vec<&str> = r
+                .outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    Outcome::Trap { code } => Some(code.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if codes.len() == r.outcomes.len() {
+                assert!(
+                    codes.windows(2).all(|w| w[0] == w[1]),
+                    "seed {seed}: {codes:?}"
+                );
+                trapped += 1;
+            }
+        }
+        if trapped >= 5 {
+            return;
+        }
+    }
+    panic!("fewer than 5 run lines trapped on every engine below seed {SEARCH}");
 }

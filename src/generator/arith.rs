@@ -1,7 +1,7 @@
 //! Arithmetic, logic, comparisons and selects over the value pool.
 //!
-//! Division is guarded so it never traps: a zero divisor becomes one, and so does `-1` when the
-//! dividend is the type's minimum. `fcopysign` gets a canonical NaN as its sign source, since a
+//! Division is guarded so it does not trap (unless the case has traps as a feature, see `traps`):
+//! a zero divisor becomes one, and so does `-1` when the dividend is the type's minimum. `fcopysign` gets a canonical NaN as its sign source, since a
 //! NaN's sign is not specified.
 
 use super::body::FuncGen;
@@ -16,13 +16,14 @@ impl FuncGen<'_, '_> {
     pub fn instruction(&mut self) -> Result<()> {
         let has_floats = !self.float_types().is_empty();
         let weights = [
-            10,                                  // integer op
-            if has_floats { 4 } else { 0 },      // float op
-            3,                                   // compare
-            2,                                   // select
-            3,                                   // conversion
-            4,                                   // memory
-            if self.has_simd() { 4 } else { 0 }, // vector op
+            10,                                   // integer op
+            if has_floats { 4 } else { 0 },       // float op
+            3,                                    // compare
+            2,                                    // select
+            3,                                    // conversion
+            4,                                    // memory
+            if self.has_simd() { 4 } else { 0 },  // vector op
+            if self.has_traps() { 1 } else { 0 }, // may trap
         ];
         match weighted(self.u, &weights)? {
             0 => self.int_op(),
@@ -37,7 +38,8 @@ impl FuncGen<'_, '_> {
                 Ok(())
             }
             5 => self.memory_op(),
-            _ => self.vector_op(),
+            6 => self.vector_op(),
+            _ => self.trap_op(),
         }
     }
 
@@ -104,6 +106,9 @@ impl FuncGen<'_, '_> {
     /// Replaces a zero divisor by one, and for signed division also `-1` when the dividend is
     /// the minimum (whose quotient overflows): no division traps.
     fn guard_divisor(&mut self, n: Value, d: Value, signed: bool) -> Result<Value> {
+        if self.unguarded_division()? {
+            return Ok(d);
+        }
         let ty = self.ty(d);
         let one = self.ins().iconst(ty, 1);
         let d = if self.u.ratio(1, 4)? && !signed {

@@ -96,6 +96,11 @@ pub struct Config {
     /// A table of relocated pointers in data: function pointers that `call_indirect` calls
     /// through, and pointers into other data objects that code follows.
     pub data_tables: bool,
+    /// Traps as a feature, in `trap_cases_per_mille` of the cases: `trapz`/`trapnz` with user
+    /// codes, `uadd_overflow_trap`, trapping float-to-int conversions, unguarded divisions
+    /// (see `traps`). The other cases never trap.
+    pub traps: bool,
+    pub trap_cases_per_mille: u32,
     /// 128-bit vectors (`i8x16` … `f64x2`) inside function bodies: lane-wise arithmetic,
     /// compares, lane moves, shuffles, widening/narrowing, conversions, reductions, vector
     /// loads and stores (see `simd`). On riscv64 only in cases whose ISA flags have `has_v`.
@@ -177,6 +182,8 @@ impl Config {
             max_data_size: 64,
             data_tables: true,
             simd: true,
+            traps: true,
+            trap_cases_per_mille: 150,
             max_dynamic_cost: 200_000,
             runs: 4,
             opt_levels: ["none", "speed", "speed_and_size"]

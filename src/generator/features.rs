@@ -60,7 +60,20 @@ pub struct Features {
     pub vector_types: Vec<cranelift_codegen::ir::Type>,
     /// Distinct opcodes with a vector operand or result.
     pub vector_ops: Vec<Opcode>,
+    /// Distinct instructions that may trap by design, from [`TRAPPING`].
+    pub trap_ops: Vec<Opcode>,
+    /// Some division is unguarded (it may trap).
+    pub unguarded_division: bool,
 }
+
+/// The trapping instructions the generator emits as a feature (besides unguarded divisions).
+pub const TRAPPING: [Opcode; 5] = [
+    Opcode::Trapz,
+    Opcode::Trapnz,
+    Opcode::UaddOverflowTrap,
+    Opcode::FcvtToSint,
+    Opcode::FcvtToUint,
+];
 
 /// Ways a case uses data objects, as named in reports.
 pub const DATA_USES: [&str; 10] = [
@@ -117,6 +130,9 @@ pub fn features(case: &TestCase) -> Features {
                 if ATOMICS.contains(&op) && !ft.atomics.contains(&op) {
                     ft.atomics.push(op);
                 }
+                if TRAPPING.contains(&op) && !ft.trap_ops.contains(&op) {
+                    ft.trap_ops.push(op);
+                }
                 let vector = |v: &Value| f.dfg.value_type(*v).is_vector();
                 if (f.dfg.inst_results(inst).iter().any(vector)
                     || f.dfg.inst_args(inst).iter().any(vector))
@@ -134,6 +150,7 @@ pub fn features(case: &TestCase) -> Features {
         }
     }
     ft.data = data_uses(case);
+    ft.unguarded_division = !crate::facts::guards::divisions_guarded(case);
     ft
 }
 
@@ -210,6 +227,10 @@ impl Features {
                 .map(|d| format!("data_{}", d.replace([' ', '-'], "_"))),
         );
         v.extend(self.vector_types.iter().map(|t| format!("vector_{t}")));
+        v.extend(self.trap_ops.iter().map(|o| format!("trap_{o}")));
+        if self.unguarded_division {
+            v.push("trap_unguarded_division".into());
+        }
         v
     }
 

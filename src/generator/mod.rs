@@ -11,7 +11,8 @@
 //! ```
 //!
 //! The generator never produces undefined behaviour, so any disagreement between engines is a
-//! finding: divisions are guarded, memory accesses are in bounds and initialised, loops are
+//! finding: divisions are guarded (traps, in the share of cases that has them, are defined
+//! behaviour: every engine must trap alike), memory accesses are in bounds and initialised, loops are
 //! bounded, the call graph is acyclic, addresses and NaN bits are never observed. Everything
 //! that could differ is folded into what the entry returns (see `observe`).
 //!
@@ -32,6 +33,7 @@ pub mod ops;
 pub mod signature;
 pub mod simd;
 pub mod stats;
+pub mod traps;
 pub mod values;
 
 pub use config::Config;
@@ -57,6 +59,7 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
     let isa_flags = u.choose(&cfg.isa_flag_sets)?.clone();
     let mut plan = signature::plan(u, cfg)?;
     plan.data = data::plan(u, cfg, &plan)?;
+    plan.traps = cfg.traps && u.int_in_range(0..=999u32)? < cfg.trap_cases_per_mille;
     let n = plan.funcs.len();
     let mut costs = vec![0u64; n];
     let mut funcs: Vec<Option<Function>> = vec![None; n];

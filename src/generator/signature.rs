@@ -96,6 +96,8 @@ pub struct Plan {
     pub required: Vec<Vec<usize>>,
     /// The module's data objects (planned after the functions, see `data`).
     pub data: Vec<crate::data::DataObject>,
+    /// This case has traps as a feature (see `traps`).
+    pub traps: bool,
 }
 
 pub fn func_name(i: usize) -> String {
@@ -155,6 +157,7 @@ pub fn plan(u: &mut Unstructured, cfg: &Config) -> Result<Plan> {
         tail,
         required,
         data: Vec::new(),
+        traps: false,
     })
 }
 

@@ -54,6 +54,10 @@ pub struct Stats {
     pub data_use_cases: BTreeMap<String, u64>,
     /// Cases with a vector value, per vector type, and per opcode used on vectors.
     pub vector_cases: u64,
+    /// Cases with traps as a feature, per trapping instruction, and with an unguarded division.
+    pub trap_cases: u64,
+    pub trap_op_cases: BTreeMap<String, u64>,
+    pub unguarded_division_cases: u64,
     pub vector_type_cases: BTreeMap<String, u64>,
     pub vector_op_cases: BTreeMap<String, u64>,
     pub blocks: u64,
@@ -96,6 +100,11 @@ impl Stats {
             *self.data_use_cases.entry(u.to_string()).or_default() += 1;
         }
         self.vector_cases += !ft.vector_types.is_empty() as u64;
+        self.trap_cases += (!ft.trap_ops.is_empty() || ft.unguarded_division) as u64;
+        for op in &ft.trap_ops {
+            *self.trap_op_cases.entry(op.to_string()).or_default() += 1;
+        }
+        self.unguarded_division_cases += ft.unguarded_division as u64;
         for t in &ft.vector_types {
             *self.vector_type_cases.entry(t.to_string()).or_default() += 1;
         }
@@ -206,6 +215,15 @@ impl Stats {
         for (k, c) in &self.atomic_op_cases {
             case_row(&mut o, &format!("  {k}"), *c);
         }
+        case_row(&mut o, "traps as a feature", self.trap_cases);
+        for (k, c) in &self.trap_op_cases {
+            case_row(&mut o, &format!("  {k}"), *c);
+        }
+        case_row(
+            &mut o,
+            "  unguarded division",
+            self.unguarded_division_cases,
+        );
         case_row(&mut o, "vectors", self.vector_cases);
         for (k, c) in &self.vector_type_cases {
             case_row(&mut o, &format!("  {k}"), *c);
