@@ -525,25 +525,7 @@ fn big_endian_memory_in_every_byte_order() {
         .map(|s| (s, generator::from_seed(s, &cfg)))
         .find(|(_, c)| orders(c) == [true; 3] && !c.runs.is_empty())
         .expect("an s390x case with native, big and little accesses");
-    let report = run(&case, &Plan::default());
-    assert_eq!(
-        report.verdict,
-        Verdict::Agree,
-        "seed {seed}: {}\n{case}",
-        report.bucket
-    );
-    let object = report
-        .engines
-        .iter()
-        .position(|e| e.kind == clif_diff::engine::EngineKind::Object)
-        .unwrap();
-    assert!(
-        report
-            .runs
-            .iter()
-            .all(|r| matches!(r.outcomes[object], Outcome::Returned { .. })),
-        "seed {seed}: the s390x program did not run"
-    );
+    agrees_and_object_returned(&case, &format!("s390x byte orders, seed {seed}"));
 }
 
 /// Every atomic opcode the generator emits appears in some case, and the engines agree on it.
@@ -620,27 +602,31 @@ fn foreign_case_agrees(what: &str, pred: impl Fn(&Features) -> bool) {
                 pred(&ft) && ft.trap_ops.is_empty() && !ft.unguarded_division
             })
             .unwrap_or_else(|| panic!("{}: no seed with {what}", arch.name()));
-        let report = run(&case, &Plan::default());
-        assert_eq!(
-            report.verdict,
-            Verdict::Agree,
-            "{}: {what}: seed {seed} gives {}\n{case}",
-            arch.name(),
-            report.bucket
+        agrees_and_object_returned(&case, &format!("{}: {what}: seed {seed}", arch.name()));
+    }
+}
+
+/// `case` agrees on every engine, and the object program (native or under qemu) returned on
+/// every run line: it really ran.
+fn agrees_and_object_returned(case: &TestCase, what: &str) {
+    let report = run(case, &Plan::default());
+    assert_eq!(
+        report.verdict,
+        Verdict::Agree,
+        "{what} gives {}\n{case}",
+        report.bucket
+    );
+    let object = report
+        .engines
+        .iter()
+        .position(|e| e.kind == clif_diff::engine::EngineKind::Object)
+        .unwrap();
+    for r in &report.runs {
+        assert!(
+            matches!(r.outcomes[object], Outcome::Returned { .. }),
+            "{what}: object gave {}",
+            r.outcomes[object]
         );
-        let object = report
-            .engines
-            .iter()
-            .position(|e| e.kind == clif_diff::engine::EngineKind::Object)
-            .unwrap();
-        for r in &report.runs {
-            assert!(
-                matches!(r.outcomes[object], Outcome::Returned { .. }),
-                "{}: {what}: seed {seed}: object gave {}",
-                arch.name(),
-                r.outcomes[object]
-            );
-        }
     }
 }
 
