@@ -164,6 +164,10 @@ pub struct ArgFrom {
     /// The argument's type is one of these (any when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ty: Vec<String>,
+    /// The defining instruction's own first argument is defined by one of these (any when
+    /// empty): `bmask (uextend (icmp …))` names the comparison, not just the extension.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub of: Vec<String>,
 }
 
 impl ArgFrom {
@@ -178,11 +182,20 @@ impl ArgFrom {
         if !self.ty.is_empty() && !self.ty.contains(&f.dfg.value_type(v).to_string()) {
             return false;
         }
-        let def = match f.dfg.value_def(f.dfg.resolve_aliases(v)) {
-            cranelift_codegen::ir::ValueDef::Result(i, _) => f.dfg.insts[i].opcode().to_string(),
-            _ => "param".to_string(),
+        let def = |v| match f.dfg.value_def(f.dfg.resolve_aliases(v)) {
+            cranelift_codegen::ir::ValueDef::Result(i, _) => {
+                (f.dfg.insts[i].opcode().to_string(), Some(i))
+            }
+            _ => ("param".to_string(), None),
         };
-        self.defs.contains(&def)
+        let (op, inst) = def(v);
+        if !self.defs.contains(&op) {
+            return false;
+        }
+        self.of.is_empty()
+            || inst
+                .and_then(|i| f.dfg.inst_args(i).first().copied())
+                .is_some_and(|a| self.of.contains(&def(a).0))
     }
 }
 

@@ -127,6 +127,13 @@ block0(v0: i64):
         append: "",
     },
     NearMiss {
+        id: "riscv64-bmask-uextend-i128-icmp-panic",
+        // An i128 zero-extended from something other than a comparison: `gen_bmask`'s i128
+        // rule (two registers) takes it, not the rule the entry blames.
+        replace: &[("v2 = uextend.i128 v1", "v2 = uextend.i128 v0")],
+        append: "",
+    },
+    NearMiss {
         id: "riscv64-select-spectre-guard-float",
         replace: &[("select_spectre_guard", "select")],
         append: "",

@@ -47,7 +47,7 @@ pub fn unmodelled(case: &TestCase) -> Option<String> {
             if *tls {
                 return Some("the interpreter has no model of thread-local data".into());
             }
-            let Some(n) = symbol_name(f, name) else {
+            let Some(n) = crate::facts::name_of(f, name) else {
                 return Some(format!(
                     "symbol {name:?} is not a case function or data object"
                 ));
@@ -60,15 +60,6 @@ pub fn unmodelled(case: &TestCase) -> Option<String> {
         }
     }
     None
-}
-
-/// A symbol's test-case name (`d0` for `%d0`, `u0:1` for a user name).
-pub fn symbol_name(f: &Function, name: &ExternalName) -> Option<String> {
-    match name {
-        ExternalName::TestCase(t) => Some(String::from_utf8_lossy(t.raw()).into_owned()),
-        ExternalName::User(r) => f.params.user_named_funcs().get(*r).map(|u| u.to_string()),
-        _ => None,
-    }
 }
 
 /// Upstream's state plus the case's data objects.
@@ -117,7 +108,8 @@ impl<'a> DataState<'a> {
     }
 
     fn symbol_address(&self, f: &Function, name: &ExternalName) -> Result<Address, MemoryError> {
-        let n = symbol_name(f, name).ok_or(MemoryError::InvalidEntry { entry: 0, max: 0 })?;
+        let n =
+            crate::facts::name_of(f, name).ok_or(MemoryError::InvalidEntry { entry: 0, max: 0 })?;
         if self.case.data_object(&n).is_some() {
             data_address(self.case, &n, 0)
         } else {

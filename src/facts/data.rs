@@ -22,7 +22,7 @@ pub fn symbol_of(case: &TestCase, f: &Function, v: Value) -> Option<(usize, i64)
     let GlobalValueData::Symbol { name, offset, .. } = &f.global_values[global_value] else {
         return None;
     };
-    let n = crate::engine::symbols::symbol_name(f, name)?;
+    let n = crate::facts::name_of(f, name)?;
     let d = case.data.iter().position(|o| o.name == n)?;
     Some((d, i64::from(*offset)))
 }

@@ -28,7 +28,13 @@ use std::collections::BTreeSet;
 /// The name an external function refers to, in the form [`testcase_name`] gives functions
 /// (`foo` for `%foo`, `u0:1` for `u0:1`); `None` for libcalls and known symbols.
 pub fn ext_name(f: &Function, fr: FuncRef) -> Option<String> {
-    match &f.dfg.ext_funcs[fr].name {
+    name_of(f, &f.dfg.ext_funcs[fr].name)
+}
+
+/// An external name (of a function or a symbol) in the form [`testcase_name`] gives functions:
+/// `d0` for `%d0`, `u0:1` for a user name; `None` for libcalls and known symbols.
+pub fn name_of(f: &Function, name: &ExternalName) -> Option<String> {
+    match name {
         ExternalName::TestCase(n) => Some(String::from_utf8_lossy(n.raw()).into_owned()),
         ExternalName::User(r) => f.params.user_named_funcs().get(*r).map(|u| u.to_string()),
         _ => None,

@@ -15,18 +15,23 @@ use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value, types};
 
 impl FuncGen<'_, '_> {
+    /// The canonical quiet NaN of float type `ty` (`f32` or `f64`).
+    pub fn canonical_nan(&mut self, ty: Type) -> Value {
+        match ty {
+            types::F32 => self.ins().f32const(Ieee32::with_bits(0x7fc0_0000)),
+            _ => self
+                .ins()
+                .f64const(Ieee64::with_bits(0x7ff8_0000_0000_0000)),
+        }
+    }
+
     /// `v` with every NaN replaced by the positive quiet NaN; other types unchanged.
     pub fn canon(&mut self, v: Value) -> Result<Value> {
         let ty = self.ty(v);
         if !ty.is_float() {
             return Ok(v);
         }
-        let nan = match ty {
-            types::F32 => self.ins().f32const(Ieee32::with_bits(0x7fc0_0000)),
-            _ => self
-                .ins()
-                .f64const(Ieee64::with_bits(0x7ff8_0000_0000_0000)),
-        };
+        let nan = self.canonical_nan(ty);
         let uno = self.ins().fcmp(FloatCC::Unordered, v, v);
         Ok(self.ins().select(uno, nan, v))
     }

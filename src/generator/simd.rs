@@ -20,7 +20,6 @@ use super::weighted;
 use crate::target::Arch;
 use arbitrary::Result;
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
 use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Opcode, Type, Value, types};
 use cranelift_codegen::isa::CallConv;
 
@@ -382,12 +381,7 @@ impl FuncGen<'_, '_> {
     pub fn vector_words(&mut self, v: Value) -> Result<Vec<Value>> {
         let ty = self.ty(v);
         let v = if ty.lane_type().is_float() {
-            let nan = match ty.lane_type() {
-                types::F32 => self.ins().f32const(Ieee32::with_bits(0x7fc0_0000)),
-                _ => self
-                    .ins()
-                    .f64const(Ieee64::with_bits(0x7ff8_0000_0000_0000)),
-            };
+            let nan = self.canonical_nan(ty.lane_type());
             let nans = self.ins().splat(ty, nan);
             let uno = self.ins().fcmp(FloatCC::Unordered, v, v);
             let m = self.ins().bitcast(ty, little(), uno);

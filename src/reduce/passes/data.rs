@@ -40,7 +40,7 @@ fn referenced(case: &TestCase, name: &str) -> bool {
             .into_iter()
             .any(|gv| match &f.global_values[gv] {
                 GlobalValueData::Symbol { name: n, .. } => {
-                    crate::engine::symbols::symbol_name(f, n).as_deref() == Some(name)
+                    crate::facts::name_of(f, n).as_deref() == Some(name)
                 }
                 _ => false,
             })
