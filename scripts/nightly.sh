@@ -7,9 +7,10 @@
 # reproduces, or an engine that could not run (a skipped engine is never agreement).
 #
 # Then C interop (`clif-diff abi`): random signatures and the generator's module plans,
-# Cranelift against the C compiler in both directions, on x86_64 (host) and aarch64 (cross gcc +
-# qemu) when those targets are requested, plus the pinned regressions of corpus/abi; a divergence
-# no known entry explains fails the night ("ABI DIVERGENCE"). `--abi-cases 0` skips it.
+# Cranelift against the C compiler in both directions, on x86_64 (host) and on aarch64, riscv64
+# and s390x (cross gcc + qemu) when those targets are requested, plus the pinned regressions of
+# corpus/abi; a divergence no known entry explains fails the night ("ABI DIVERGENCE").
+# `--abi-cases 0` skips it.
 #
 # Then the coverage map (`clif-diff coverage`, with the cargo-fuzz build as workers) of a fixed
 # case budget per target, published beside the report and compared with the saved baseline
@@ -115,7 +116,7 @@ if [ "$abi_cases" -gt 0 ]; then
   abi_seed=$seed
   : > "$out/abi.md"
   for t in "${wanted[@]}"; do
-    case "$t" in host) abi_t=x86_64 ;; aarch64) abi_t=aarch64 ;; *) continue ;; esac
+    case "$t" in host) abi_t=x86_64 ;; aarch64|riscv64|s390x) abi_t=$t ;; *) continue ;; esac
     for mode in random generator; do
       args=(--target "$abi_t" --cases $((abi_cases / 2)) --seed "$abi_seed"
             --json "$out/abi-$abi_t-$mode.json")

@@ -40,6 +40,9 @@ pub enum KnownKind {
     Bug,
     /// Documented behaviour of a backend (not a bug), e.g. `sarg` unsupported on aarch64.
     Limit,
+    /// A bug of the emulator that runs foreign object files (qemu), shown to be the emulator's
+    /// by code not from Cranelift: the object engine's result there is not evidence.
+    Emulator,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -149,7 +149,9 @@ impl Toolchain {
     }
 
     /// Links `objects` into an executable at `out`; the error text is the linker's stderr.
-    pub fn link(&self, objects: &[&Path], out: &Path) -> Result<(), String> {
+    /// `pie` is false when some object was compiled without `is_pic`: its absolute relocations
+    /// in code need a position-dependent executable.
+    pub fn link(&self, objects: &[&Path], out: &Path, pie: bool) -> Result<(), String> {
         LINKS.fetch_add(1, Ordering::Relaxed);
         let mut cmd = Command::new(&self.cc);
         cmd.arg("-o").arg(out);
@@ -158,6 +160,8 @@ impl Toolchain {
         }
         if self.static_link {
             cmd.arg("-static");
+        } else if !pie {
+            cmd.arg("-no-pie");
         }
         cmd.arg("-lm");
         match cmd.output() {

@@ -85,6 +85,16 @@ fn the_known_divergences_are_seen_in_both_directions() {
             "(i64, i64, i64, i64, i64, i64, i64, i128, i64) -> i64",
             "arg 8 (i64)",
         ),
+        (
+            "riscv64",
+            "(f64, f64, f64, f64, f64, f64, f64, f64, i64, i64, i64, i64, i64, i64, i64, f64) -> i64",
+            "arg 15 (f64)",
+        ),
+        (
+            "riscv64",
+            "(i64, i64, i64, i64, i64, i64, i64, i64, i64, i128) -> i64",
+            "arg 9 (i128)",
+        ),
     ] {
         let (code, rows) = abi_json(&["--target", target, "--sig", sig]);
         assert_eq!(code, Some(0), "{target}: a known bug is not a new finding");
@@ -116,7 +126,7 @@ fn aarch64_under_qemu_checks_and_names_arguments_too() {
 
 #[test]
 fn random_signatures_agree_or_hit_a_known_divergence() {
-    for target in ["x86_64", "aarch64"] {
+    for target in ["x86_64", "aarch64", "riscv64", "s390x"] {
         let (code, rows) = abi_json(&[
             "--target", target, "--cases", "120", "--seed", "42", "--batch", "60",
         ]);

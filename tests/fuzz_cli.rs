@@ -38,13 +38,12 @@ fn far_memory_campaign_files_the_jit_relocation_bug_under_one_bucket() {
     // One bucket, two known causes at the same site: colocated calls and colocated data
     // addresses (each known entry hides only itself).
     let findings = s["findings"].as_array().unwrap();
-    let ids: Vec<&str> = findings
+    let (jit, other): (Vec<_>, Vec<_>) = findings
+        .iter()
+        .partition(|f| f["bucket"] == "panic:cranelift-jit/src/compiled_blob.rs:142");
+    let ids: Vec<&str> = jit
         .iter()
         .map(|f| {
-            assert_eq!(
-                f["bucket"], "panic:cranelift-jit/src/compiled_blob.rs:142",
-                "{f}"
-            );
             f["known"]
                 .as_str()
                 .unwrap_or_else(|| panic!("not known: {f}"))
@@ -62,8 +61,19 @@ fn far_memory_campaign_files_the_jit_relocation_bug_under_one_bucket() {
     assert!(s["known_findings"].as_u64().unwrap() > 0);
     assert!(text.contains("known jit-x64-far-colocated-reloc"), "{text}");
     // The JIT's panic does not stop the comparison of the interpreter with the object path:
-    // every case that panicked was still judged for them, and they agree.
-    assert_eq!(s["verdicts"]["mismatch"], serde_json::Value::Null, "{s}");
+    // every case that panicked was still judged for them. They agree, except where another
+    // known bug (one that is not about relocations) shows between them, as a finding of its
+    // own beside the panic.
+    for f in &other {
+        assert_eq!(f["status"], "known", "{f}");
+        assert!(
+            f["bucket"]
+                .as_str()
+                .unwrap()
+                .starts_with("mismatch:interp!=object"),
+            "{f}"
+        );
+    }
 }
 
 #[test]

@@ -200,6 +200,36 @@ block0(v0: i64):
         append: "",
     },
     NearMiss {
+        id: "x64-probestack-loop-clobbers-r11-preserve-all",
+        // The same callee in `system_v`, which r11 is not preserved in.
+        replace: &[("preserve_all", "system_v")],
+        append: "",
+    },
+    NearMiss {
+        id: "x64-probestack-loop-clobbers-r11-preserve-all",
+        // The same module without stack probes.
+        replace: &[("set enable_probestack=true", "set enable_probestack=false")],
+        append: "",
+    },
+    NearMiss {
+        id: "qemu-riscv64-ctzw-upper-bits",
+        // Without Zbb (`ctz.i32` is a shift-and-count sequence, no `ctzw`).
+        replace: &[("target riscv64 has_zbb", "target riscv64")],
+        append: "",
+    },
+    NearMiss {
+        id: "qemu-riscv64-ctzw-upper-bits",
+        // The 64-bit count (`ctz`, not `ctzw`).
+        replace: &[
+            (
+                "v1 = ireduce.i32 v0\n    v2 = ctz v1",
+                "v1 = iadd v0, v0\n    v2 = ctz v1",
+            ),
+            ("== 32", "== 41"),
+        ],
+        append: "",
+    },
+    NearMiss {
         id: "x64-egraph-smax-i128",
         replace: &[("set opt_level=speed", "set opt_level=none")],
         append: "",

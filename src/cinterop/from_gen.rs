@@ -27,12 +27,22 @@ fn scalar(ty: Type) -> Option<Scalar> {
     })
 }
 
+/// The extension as C's types have it on `arch`: none on aarch64 (callers need not extend);
+/// on riscv64 and s390x callers always extend, so an unextended narrow integer becomes a signed
+/// one, and riscv64 sign-extends 32-bit values whatever their signedness.
 fn ext(e: ArgumentExtension, s: Scalar, arch: Arch) -> Ext {
-    match e {
-        _ if arch != Arch::X86_64 || !s.extendable() => Ext::None,
+    let given = match e {
         ArgumentExtension::Uext => Ext::Uext,
         ArgumentExtension::Sext => Ext::Sext,
         ArgumentExtension::None => Ext::None,
+    };
+    match arch {
+        _ if !s.extendable() => Ext::None,
+        Arch::X86_64 => given,
+        Arch::Aarch64 => Ext::None,
+        Arch::Riscv64 if s == Scalar::I32 => Ext::Sext,
+        Arch::Riscv64 | Arch::S390x if given == Ext::None => Ext::Sext,
+        Arch::Riscv64 | Arch::S390x => given,
     }
 }
 
@@ -58,7 +68,7 @@ pub fn to_c(f: &FuncSig, arch: Arch) -> Option<AbiSig> {
     }
     let mut sig = AbiSig { params, returns };
     // Fewer results until C can return them in registers.
-    while sig.c_expressible(arch).is_err() && sig.returns.len() > 1 {
+    while sig.c_expressible(arch).is_err() && !sig.returns.is_empty() {
         sig.returns.pop();
     }
     sig.c_expressible(arch).ok().map(|_| sig)
@@ -82,7 +92,7 @@ mod tests {
 
     #[test]
     fn generated_signatures_become_c_expressible_ones() {
-        for arch in [Arch::X86_64, Arch::Aarch64] {
+        for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
             let mut total = 0;
             let mut with_sarg = 0;
             for seed in 0..200 {

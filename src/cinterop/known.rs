@@ -65,15 +65,56 @@ pub fn aarch64_i128_ngrn(sig: &AbiSig) -> bool {
     false
 }
 
+/// The first rule of the RISC-V psABI (LP64D) that Cranelift 0.135.8 applies differently to
+/// `sig`'s arguments, walking them as C (GCC) assigns them:
+///
+/// * `riscv64-float-in-gpr`: a float argument after the eight float registers are used, while an
+///   integer register is free. The psABI then passes it "according to the integer calling
+///   convention", in that register; Cranelift puts it on the stack, so it and every later stack
+///   argument are read from the wrong place.
+/// * `riscv64-i128-stack-align`: an `i128` passed wholly on the stack where the arguments before
+///   it end at an offset that is not a multiple of 16. The psABI aligns a stack argument to its
+///   type (16 bytes for a 2×XLEN scalar); Cranelift packs stack arguments in 8-byte slots.
+///
+/// A split `i128` (low half in a7, high half on the stack at offset 0) agrees.
+pub fn riscv64_divergence(sig: &AbiSig) -> Option<&'static str> {
+    const GPRS: usize = 8;
+    const FPRS: usize = 8;
+    let (mut gprs, mut fprs, mut stack) = (0, 0, 0u32);
+    for p in &sig.params {
+        let Param::Scalar(s, _) = p else { continue };
+        match s {
+            Scalar::F32 | Scalar::F64 if fprs < FPRS => fprs += 1,
+            Scalar::F32 | Scalar::F64 if gprs < GPRS => return Some("riscv64-float-in-gpr"),
+            Scalar::I128 if gprs + 2 <= GPRS => gprs += 2,
+            Scalar::I128 if gprs + 1 == GPRS => {
+                gprs = GPRS;
+                stack += 8;
+            }
+            Scalar::I128 if stack % 16 != 0 => return Some("riscv64-i128-stack-align"),
+            Scalar::I128 => stack += 16,
+            _ if gprs < GPRS => gprs += 1,
+            _ => stack += 8,
+        }
+    }
+    None
+}
+
 /// The shapes [`divergence`] recognises: the `abi_shape` a known-bugs entry may name.
-pub const SHAPES: [&str; 2] = ["i128-leftover-gpr", "aarch64-i128-ngrn"];
+pub const SHAPES: [&str; 4] = [
+    "i128-leftover-gpr",
+    "aarch64-i128-ngrn",
+    "riscv64-float-in-gpr",
+    "riscv64-i128-stack-align",
+];
 
 /// The bucket of a known divergence `sig` falls into on `arch`, if any.
 pub fn divergence(sig: &AbiSig, arch: Arch) -> Option<&'static str> {
     match arch {
         Arch::X86_64 => i128_leftover_gpr(sig).then_some("i128-leftover-gpr"),
         Arch::Aarch64 => aarch64_i128_ngrn(sig).then_some("aarch64-i128-ngrn"),
-        _ => None,
+        Arch::Riscv64 => riscv64_divergence(sig),
+        Arch::S390x => None,
     }
 }
 
@@ -104,6 +145,38 @@ mod tests {
         assert!(aarch64_i128_ngrn(&sig(
             "(i64, i128, i64, i64, i64, i128, i8)"
         )));
+        // riscv64: the third i128 lands at stack offset 8 after the second was split.
+        let rv = |t: &str| riscv64_divergence(&sig(t));
+        let align = Some("riscv64-i128-stack-align");
+        assert_eq!(
+            rv("(i64, f32, i16 sext, f32, i64, i64, i64, i128, i128, i128) -> i64"),
+            align
+        );
+        assert_eq!(
+            rv("(i64, i64, i64, i64, i64, i64, i64, i64, i64, i128) -> i64"),
+            align
+        );
+        // On the stack at offset 0, or split across a7: no divergence.
+        assert_eq!(
+            rv("(i64, i64, i64, i64, i64, i64, i64, i64, i128) -> i64"),
+            None
+        );
+        assert_eq!(rv("(i64, i64, i64, i64, i64, i64, i64, i128) -> i64"), None);
+        // A ninth float with a7 free goes to a7 in C; with no integer register left, both
+        // sides put it on the stack.
+        let f8 = "f64, f64, f64, f64, f64, f64, f64, f64";
+        assert_eq!(
+            rv(&format!(
+                "({f8}, i64, i64, i64, i64, i64, i64, i64, f64) -> i64"
+            )),
+            Some("riscv64-float-in-gpr")
+        );
+        assert_eq!(
+            rv(&format!(
+                "({f8}, i64, i64, i64, i64, i64, i64, i64, i64, f64) -> i64"
+            )),
+            None
+        );
         // Floats and structs use no integer registers.
         assert!(i128_leftover_gpr(&sig(
             "(f64, i64, i64 sarg(24), i64, i64, i64, i8 sext, i128, i16)"

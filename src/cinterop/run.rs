@@ -91,7 +91,7 @@ impl AbiOutcome {
 /// How to build and run interop batches.
 #[derive(Clone, Debug)]
 pub struct AbiOptions {
-    /// x86-64 natively, or aarch64 through the cross gcc and qemu.
+    /// x86-64 natively, or aarch64, riscv64 or s390x through the cross gcc and qemu.
     pub arch: Arch,
     /// Settings applied to the Cranelift side (e.g. `opt_level=none`).
     pub settings: Vec<(String, String)>,

@@ -137,9 +137,14 @@ impl AbiSig {
     /// any non-`i128` scalars (a struct of two eightbytes). aarch64 (AAPCS64): no `sarg` (the
     /// backend refuses it), no `uext`/`sext` (C callers need not extend, so the attributes model
     /// no C type), and two results only as two integers or two floats of one type (a mixed
-    /// struct is not returned in one register of each class).
+    /// struct is not returned in one register of each class). riscv64 (LP64D) and s390x: no
+    /// `sarg`, every narrow integer extended (see `extension_expressible`); s390x returns one
+    /// scalar, never an `i128` (C returns those through a hidden pointer).
     pub fn c_expressible(&self, arch: Arch) -> Result<(), String> {
         for p in &self.params {
+            if let Param::Scalar(s, e) = p {
+                extension_expressible(arch, *s, *e)?;
+            }
             match (p, arch) {
                 (Param::Struct(n), Arch::X86_64) if *n <= 16 || n % 8 != 0 => {
                     return Err(format!(
@@ -154,12 +159,23 @@ impl AbiSig {
                 (Param::Scalar(_, e), Arch::Aarch64) if *e != Ext::None => {
                     return Err("uext/sext have no C counterpart on aarch64 Linux".into());
                 }
-                (Param::Scalar(..), Arch::X86_64 | Arch::Aarch64) => {}
-                _ => return Err(format!("C interop is not implemented for {}", arch.name())),
+                (Param::Scalar(..), _) => {}
             }
         }
         if arch == Arch::Aarch64 && self.returns.iter().any(|r| r.1 != Ext::None) {
             return Err("uext/sext have no C counterpart on aarch64 Linux".into());
+        }
+        for (s, e) in &self.returns {
+            extension_expressible(arch, *s, *e)?;
+        }
+        if arch == Arch::S390x {
+            return match self.returns.as_slice() {
+                [] | [_] if !self.returns.iter().any(|r| r.0 == Scalar::I128) => Ok(()),
+                [_] => Err("s390x C returns an i128 through a hidden pointer".into()),
+                _ => Err(
+                    "s390x C returns one scalar (a struct goes through a hidden pointer)".into(),
+                ),
+            };
         }
         match self.returns.as_slice() {
             [] | [_] => Ok(()),
@@ -169,7 +185,10 @@ impl AbiSig {
             [_, _] if arch == Arch::X86_64 => Ok(()),
             [a, b] if !a.0.is_float() && !b.0.is_float() => Ok(()),
             [a, b] if a.0 == b.0 => Ok(()),
-            [_, _] => Err("aarch64 returns a mixed int/float struct in integer registers".into()),
+            [_, _] => Err(format!(
+                "{}: a mixed int/float pair of results is not modelled",
+                arch.name()
+            )),
             [..] => Err("C returns at most two registers' worth of results".into()),
         }
     }
@@ -300,6 +319,28 @@ pub struct AbiCase {
     pub rets: Vec<Value>,
 }
 
+/// Why the extension `e` of a narrow integer `s` has no C type on `arch`, if it has none.
+///
+/// riscv64 (LP64D) and s390x callers extend every narrow integer to the register's width by its
+/// C type's signedness (so a plain, unextended one is no C type there); riscv64 sign-extends
+/// 32-bit values even when they are unsigned, so `uext` of an `i32` is none either. aarch64
+/// callers need not extend at all (see [`AbiSig::c_expressible`]).
+fn extension_expressible(arch: Arch, s: Scalar, e: Ext) -> Result<(), String> {
+    if !s.extendable() {
+        return Ok(());
+    }
+    match (arch, s, e) {
+        (Arch::Riscv64 | Arch::S390x, _, Ext::None) => Err(format!(
+            "{} C extends narrow integers: give `uext` or `sext`",
+            arch.name()
+        )),
+        (Arch::Riscv64, Scalar::I32, Ext::Uext) => {
+            Err("riscv64 C sign-extends 32-bit values, unsigned ones too: use `sext`".into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Limits of the random signatures.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
@@ -338,13 +379,25 @@ fn scalar(rng: &mut impl Rng, allow_i128: bool) -> Scalar {
 }
 
 fn ext(rng: &mut impl Rng, s: Scalar, arch: Arch) -> Ext {
-    if !s.extendable() || arch != Arch::X86_64 {
+    if !s.extendable() {
         return Ext::None;
     }
-    match rng.random_range(0..3) {
-        0 => Ext::None,
-        1 => Ext::Uext,
-        _ => Ext::Sext,
+    match arch {
+        Arch::X86_64 => match rng.random_range(0..3) {
+            0 => Ext::None,
+            1 => Ext::Uext,
+            _ => Ext::Sext,
+        },
+        Arch::Aarch64 => Ext::None,
+        // An unsigned 32-bit C value is sign-extended on riscv64 too.
+        Arch::Riscv64 if s == Scalar::I32 => Ext::Sext,
+        Arch::Riscv64 | Arch::S390x => {
+            if rng.random_bool(0.5) {
+                Ext::Uext
+            } else {
+                Ext::Sext
+            }
+        }
     }
 }
 
@@ -367,10 +420,16 @@ pub fn random_sig(rng: &mut impl Rng, shape: Shape) -> AbiSig {
             }
         })
         .collect();
+    // s390x C returns one scalar, never an i128 (both go through a hidden pointer).
+    let one_scalar = shape.arch == Arch::S390x;
     let returns = match rng.random_range(0..20) {
         0..=2 => vec![],
         3..=12 => {
-            let s = scalar(rng, true);
+            let s = scalar(rng, !one_scalar);
+            vec![(s, ext(rng, s, shape.arch))]
+        }
+        _ if one_scalar => {
+            let s = scalar(rng, false);
             vec![(s, ext(rng, s, shape.arch))]
         }
         _ => loop {

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The ABI: x86_64 (native cc) or aarch64 (cross gcc + qemu-aarch64).
+    /// The ABI: x86_64 (native cc), or aarch64, riscv64 or s390x (cross gcc + qemu).
     #[arg(long, default_value = "x86_64")]
     pub target: clif_diff::target::Arch,
     /// Number of random signatures.

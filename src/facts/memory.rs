@@ -13,6 +13,14 @@
 //! pointer other than loading the whole pointer (a store would replace an address by data, a
 //! part of one observes the address).
 //!
+//! Memory flags make promises an access must keep, or the access is undefined as well (the
+//! generator gives flags only where they hold; these checks keep a reduction from breaking
+//! them): `readonly`/`can_move` loads read a read-only data object, or a relocated pointer
+//! (which nothing may write); an `aligned` access is of one byte, or has one offset, a multiple
+//! of its size, into a data object aligned at least as much (the interpreter packs stack slots,
+//! so nothing else is provably aligned everywhere); an alias region is named only on stack slots, which nothing
+//! else reaches, and one slot is accessed in one region at most.
+//!
 //! Reading a stack slot nobody wrote is undefined too: native code sees whatever was on the
 //! stack, the interpreter sees zeros. [`slots_initialized`] checks that every slot is written in
 //! full in the entry block before its address is used any other way.
@@ -353,11 +361,22 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
                 }
             }
         }
+        let mut slot_regions: HashMap<Base, cranelift_codegen::ir::AliasRegion> = HashMap::new();
         for (inst, addr, off, n) in checks {
             let describe = || format!("%{}: `{}`", testcase_name(f), f.dfg.display_inst(inst));
             let Some(p) = provenance(case, f, addr) else {
                 return Some(format!("{}: untraceable address", describe()));
             };
+            if let Some(flags) = f.dfg.insts[inst].memflags_data(&f.dfg)
+                && let Some(broken) =
+                    broken_promise(case, f, inst, &flags, p, off, n).or_else(|| {
+                        let region = flags.alias_region()?;
+                        let first = *slot_regions.entry(p.base).or_insert(region);
+                        (first != region).then(|| "a slot accessed in two alias regions".into())
+                    })
+            {
+                return Some(format!("{}: {broken}", describe()));
+            }
             let Some(size) = region_size(case, &rooms, i, p.base) else {
                 return Some(format!("{}: region of unknown size", describe()));
             };
@@ -387,6 +406,42 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
                 ));
             }
         }
+    }
+    None
+}
+
+/// Which promise of its memory flags the access `inst` (of `n` bytes at `off` from `p`) breaks.
+fn broken_promise(
+    case: &TestCase,
+    f: &Function,
+    inst: Inst,
+    flags: &cranelift_codegen::ir::MemFlagsData,
+    p: Ptr,
+    off: i64,
+    n: i64,
+) -> Option<String> {
+    let data = match p.base {
+        Base::Data(d) => Some(&case.data[d]),
+        _ => None,
+    };
+    if flags.readonly() || flags.can_move() {
+        let immutable = data.is_some_and(|d| !d.writable)
+            || (loaded_pointer(case, f, inst).is_some() && data.is_some());
+        if !immutable {
+            return Some("`readonly`/`can_move` on memory that may be written".into());
+        }
+    }
+    if flags.aligned() {
+        let at = p.lo + off;
+        // A byte is aligned anywhere.
+        let provable = n == 1
+            || data.is_some_and(|d| p.lo == p.hi && at % n == 0 && (d.align as i64) % n == 0);
+        if !provable {
+            return Some("`aligned` where alignment is not known in every engine".into());
+        }
+    }
+    if flags.alias_region().is_some() && !matches!(p.base, Base::Slot(_)) {
+        return Some("an alias region on memory other pointers may reach".into());
     }
     None
 }
@@ -595,5 +650,84 @@ block0(v0: i64):
         // An address from nowhere.
         let c = case(&CALLER.replace("v4 = iadd v1, v3", "v4 = iconst.i64 4096"));
         assert!(first_out_of_bounds(&c).unwrap().contains("untraceable"));
+    }
+
+    /// A module with a stack slot, a read-only and a writable data object and a pointer
+    /// parameter, with `body` in the function that has them.
+    fn flagged(body: &str) -> TestCase {
+        let text = format!(
+            "; clif-diff: data = %ro readonly align=8 bytes=00112233445566778899aabbccddeeff
+; clif-diff: data = %rw writable align=4 bytes=0011223344556677
+test run
+target x86_64
+
+function %f(i64) -> i64 system_v {{
+    ss0 = explicit_slot 16, align = 16
+    region0 = 1 \"a\"
+    region1 = 2 \"b\"
+    gv0 = symbol colocated %ro
+    gv1 = symbol colocated %rw
+block0(v0: i64):
+    v1 = stack_addr.i64 ss0
+    store v0, v1
+    store v0, v1+8
+    v2 = symbol_value.i64 gv0
+    v3 = symbol_value.i64 gv1
+{body}
+}}
+; run: %f(1) == 0
+"
+        );
+        TestCase::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    #[test]
+    fn memory_flags_the_generator_gives_are_kept() {
+        let c = flagged(
+            "    store region0 v0, v1
+    v4 = load.i64 region0 v1+8
+    v5 = load.i64 readonly can_move aligned v2+8
+    v6 = load.i32 aligned v3+4
+    v7 = uextend.i64 v6
+    v8 = iadd v4, v5
+    v9 = iadd v8, v7
+    v10 = uload8.i64 aligned v1+3
+    v11 = iadd v9, v10
+    return v11",
+        );
+        assert_eq!(first_out_of_bounds(&c), None);
+    }
+
+    #[test]
+    fn broken_memory_flag_promises_are_undefined() {
+        for (body, why) in [
+            // The slot may be written: not read-only.
+            (
+                "    v4 = load.i64 readonly v1\n    return v4",
+                "may be written",
+            ),
+            (
+                "    v4 = load.i64 can_move v3\n    return v4",
+                "may be written",
+            ),
+            // Stack slots are packed in the interpreter; a misaligned offset in data.
+            ("    v4 = load.i64 aligned v1+8\n    return v4", "`aligned`"),
+            ("    v4 = load.i32 aligned v2+2\n    return v4", "`aligned`"),
+            // 8 bytes in an object aligned to 4.
+            ("    v4 = load.i64 aligned v3\n    return v4", "`aligned`"),
+            // A data object is reachable through other pointers; so is a parameter's memory.
+            (
+                "    v4 = load.i64 region0 v2\n    return v4",
+                "other pointers",
+            ),
+            (
+                "    v4 = load.i64 region0 v1\n    v5 = load.i64 region1 v1+8\n    return v5",
+                "two alias regions",
+            ),
+        ] {
+            let c = flagged(body);
+            let e = first_out_of_bounds(&c).unwrap_or_else(|| panic!("accepted:\n{c}"));
+            assert!(e.contains(why), "{body}: {e}");
+        }
     }
 }

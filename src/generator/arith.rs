@@ -16,14 +16,15 @@ impl FuncGen<'_, '_> {
     pub fn instruction(&mut self) -> Result<()> {
         let has_floats = !self.float_types().is_empty();
         let weights = [
-            10,                                   // integer op
-            if has_floats { 4 } else { 0 },       // float op
-            3,                                    // compare
-            2,                                    // select
-            3,                                    // conversion
-            4,                                    // memory
-            if self.has_simd() { 4 } else { 0 },  // vector op
-            if self.has_traps() { 1 } else { 0 }, // may trap
+            10,                                               // integer op
+            if has_floats { 4 } else { 0 },                   // float op
+            3,                                                // compare
+            2,                                                // select
+            3,                                                // conversion
+            4,                                                // memory
+            if self.has_simd() { 4 } else { 0 },              // vector op
+            if self.has_traps() { 1 } else { 0 },             // may trap
+            if self.has_explicit_libcalls() { 1 } else { 0 }, // libcall
         ];
         match weighted(self.u, &weights)? {
             0 => self.int_op(),
@@ -39,7 +40,8 @@ impl FuncGen<'_, '_> {
             }
             5 => self.memory_op(),
             6 => self.vector_op(),
-            _ => self.trap_op(),
+            7 => self.trap_op(),
+            _ => self.libcall_op(),
         }
     }
 

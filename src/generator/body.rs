@@ -16,8 +16,8 @@ use super::signature::{Param, Plan};
 use crate::target::Arch;
 use arbitrary::{Result, Unstructured};
 use cranelift_codegen::ir::{
-    Block, DataFlowGraph, FuncRef, Function, InsertBuilder, Inst, InstBuilder, InstInserterBase,
-    SigRef, StackSlot, Type, UserFuncName, Value, types,
+    AliasRegion, Block, DataFlowGraph, FuncRef, Function, InsertBuilder, Inst, InstBuilder,
+    InstInserterBase, LibCall, SigRef, StackSlot, Type, UserFuncName, Value, types,
 };
 
 /// Appends instructions to the end of one block.
@@ -53,6 +53,12 @@ pub struct Region {
     pub kind: RegionKind,
     /// False for read-only data objects: loads only.
     pub writable: bool,
+    /// The alias region every access of this region names (see `memory`): only for memory
+    /// nothing else in the function can reach (stack slots, the callee's own `sarg` copy).
+    pub alias: Option<AliasRegion>,
+    /// A power of two the region's start is a multiple of in every engine (1 when unknown: the
+    /// interpreter packs stack slots without padding).
+    pub align: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +112,7 @@ pub struct FuncGen<'a, 'u> {
     pub called: Vec<usize>,
     pub(super) func_refs: Vec<((usize, bool), FuncRef)>,
     pub(super) sig_refs: Vec<(usize, SigRef)>,
+    pub(super) libcall_refs: Vec<(LibCall, FuncRef)>,
     /// The pointer table's address, when this function uses it.
     pub table: Option<Value>,
 }
@@ -136,12 +143,17 @@ impl<'a, 'u> FuncGen<'a, 'u> {
                     size,
                     kind: RegionKind::Sarg,
                     writable: true,
+                    alias: None,
+                    align: 1,
                 }),
+                // Two pointer parameters may point into the same memory: no alias region.
                 Param::Ptr(size) => regions.push(Region {
                     base: Base::Ptr(v),
                     size,
                     kind: RegionKind::Ptr,
                     writable: true,
+                    alias: None,
+                    align: 1,
                 }),
             }
         }
@@ -174,6 +186,7 @@ impl<'a, 'u> FuncGen<'a, 'u> {
             called: Vec::new(),
             func_refs: Vec::new(),
             sig_refs: Vec::new(),
+            libcall_refs: Vec::new(),
             table: None,
         };
         g.start()?;

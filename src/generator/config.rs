@@ -78,6 +78,9 @@ pub struct Config {
     /// without `has_sse41`/`has_fma`): the JIT resolves them among the process's symbols, the
     /// object program links libm, and the interpreter computes the opcode itself.
     pub float_libcalls: bool,
+    /// Explicit calls of the math libcalls (`call %CeilF32` …, see `libcalls`): imported,
+    /// non-colocated functions that the JIT and the linker resolve in libm.
+    pub explicit_libcalls: bool,
     /// ISA flag sets for the `target` line, one drawn per case (`""` is the baseline). Every
     /// set must be supported by the host that runs the cases natively. Empty: the target's
     /// defaults (on x86_64 the baseline, v2 and v3 levels).
@@ -87,6 +90,9 @@ pub struct Config {
     /// `atomic_rmw` (every operation), `atomic_cas`, `atomic_load`, `atomic_store` and `fence`
     /// on naturally aligned places of stack slots.
     pub atomics: bool,
+    /// Memory flags where they hold in every engine (see `memory`): alias regions on stack
+    /// slots, `readonly` and `can_move` on loads from read-only data, `aligned` in data.
+    pub memory_flags: bool,
     /// Data objects in the module (writable and read-only, aligned 1 to 16 bytes, random
     /// initial bytes), addressed by `symbol_value` (colocated or not, with offsets), read,
     /// written, and lent to callees as `sarg` sources and pointer arguments.
@@ -116,7 +122,40 @@ pub struct Config {
     pub regalloc_algorithms: Vec<String>,
     /// Boolean settings each set to `true` or `false` at random (one `set` line each).
     pub bool_settings: Vec<String>,
+    /// Cases with inline stack probes at a random probe interval (see `settings`).
+    pub probestack_cases_per_mille: u32,
+    /// Cases compiled with regalloc2's checker (`regalloc_checker`), which verifies every
+    /// allocation (a panic there is a finding). It about doubles register allocation time, so
+    /// a share of cases rather than half.
+    pub regalloc_checker_cases_per_mille: u32,
+    /// Cases with padding between basic blocks, of up to 2^(max - 1) bytes (0: never).
+    pub bb_padding_cases_per_mille: u32,
+    pub max_bb_padding_log2_minus_one: u8,
 }
+
+/// aarch64's default flag sets. Atomics lower to LL/SC loops without LSE and to single
+/// instructions with it; return-address signing (A and B keys) and BTI landing pads change
+/// every prologue and epilogue.
+const AARCH64_FLAG_SETS: &[&str] = &[
+    "",
+    "has_lse",
+    "has_pauth sign_return_address",
+    "has_lse has_pauth sign_return_address sign_return_address_all sign_return_address_with_bkey",
+    "use_bti",
+];
+
+/// riscv64's default flag sets. Vectors lower only with the V extension (qemu runs it); the
+/// bit-manipulation extensions replace whole lowering rules; `has_zca` emits compressed
+/// instructions. Extensions this qemu cannot run (`emulator::MISSING`) are left out.
+const RISCV64_FLAG_SETS: &[&str] = &[
+    "",
+    "has_v",
+    "has_zba has_zbb has_zbs has_zbkb",
+    "has_v has_zba has_zbb has_zbs has_zca",
+];
+
+/// s390x's default flag sets: the baseline (z14) and the z15 facilities. z17's are beyond qemu.
+const S390X_FLAG_SETS: &[&str] = &["", "has_mie3 has_vxrs_ext2"];
 
 impl Default for Config {
     /// The knobs for x86_64, the host clif-diff is developed on.
@@ -174,6 +213,7 @@ impl Config {
             float_rounding: true,
             fma: true,
             float_libcalls: true,
+            explicit_libcalls: true,
             isa_flag_sets: Vec::new(),
             int_division: true,
             atomics: true,
@@ -182,6 +222,7 @@ impl Config {
             max_data_size: 64,
             data_tables: true,
             simd: true,
+            memory_flags: true,
             traps: true,
             trap_cases_per_mille: 150,
             max_dynamic_cost: 200_000,
@@ -194,9 +235,16 @@ impl Config {
                 "enable_alias_analysis",
                 "enable_nan_canonicalization",
                 "preserve_frame_pointers",
+                // Object files without it carry absolute relocations in code, linked non-PIE
+                // (the JIT always compiles with `is_pic=false`).
+                "is_pic",
             ]
             .map(String::from)
             .to_vec(),
+            probestack_cases_per_mille: 200,
+            regalloc_checker_cases_per_mille: 100,
+            bb_padding_cases_per_mille: 100,
+            max_bb_padding_log2_minus_one: 18,
         }
     }
 
@@ -235,11 +283,9 @@ impl Config {
         if self.isa_flag_sets.is_empty() {
             self.isa_flag_sets = match arch {
                 Arch::X86_64 => X86_64_LEVELS.iter().map(|s| s.to_string()).collect(),
-                // Atomics lower to LL/SC loops without LSE and to single instructions with it.
-                Arch::Aarch64 => vec![String::new(), "has_lse".to_string()],
-                // Vectors lower only with the V extension (qemu runs it).
-                Arch::Riscv64 => vec![String::new(), "has_v".to_string()],
-                _ => vec![String::new()],
+                Arch::Aarch64 => AARCH64_FLAG_SETS.iter().map(|s| s.to_string()).collect(),
+                Arch::Riscv64 => RISCV64_FLAG_SETS.iter().map(|s| s.to_string()).collect(),
+                Arch::S390x => S390X_FLAG_SETS.iter().map(|s| s.to_string()).collect(),
             };
             // Native runs only draw what this CPU has (a SIGILL is no Cranelift bug); a
             // config that asks for more explicitly gets it compiled, and reported as skipped.

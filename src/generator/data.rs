@@ -106,6 +106,9 @@ impl FuncGen<'_, '_> {
                 size: d.size() - offset,
                 kind: RegionKind::Data,
                 writable: d.writable,
+                // Also reachable through pointers in the table: no alias region.
+                alias: None,
+                align: start_align(d.align, offset),
             });
         }
         let Some(table) = data.iter().find(|d| d.name == TABLE) else {
@@ -134,6 +137,8 @@ impl FuncGen<'_, '_> {
                 size: d.size() - *addend as u32,
                 kind: RegionKind::Data,
                 writable: d.writable,
+                alias: None,
+                align: start_align(d.align, *addend as u32),
             });
         }
         Ok(())
@@ -170,5 +175,15 @@ impl FuncGen<'_, '_> {
             .expect("a table slot implies the table's address");
         let flags = self.pointer_flags()?;
         Ok(self.ins().load(types::I64, flags, t, off as i32))
+    }
+}
+
+/// The alignment of the byte `offset` into an object aligned to `align` (a power of two).
+fn start_align(align: u64, offset: u32) -> u32 {
+    let align = u32::try_from(align).unwrap_or(u32::MAX).max(1);
+    if offset == 0 {
+        align
+    } else {
+        align.min(1 << offset.trailing_zeros())
     }
 }

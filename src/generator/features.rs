@@ -7,7 +7,8 @@
 use crate::case::TestCase;
 use crate::target::{Arch, case_arch};
 use cranelift_codegen::ir::{
-    ArgumentPurpose, Block, Function, InstructionData, Opcode, Signature, Value, types,
+    ArgumentPurpose, Block, ExternalName, Function, InstructionData, LibCall, Opcode, Signature,
+    Value, types,
 };
 use cranelift_codegen::isa::CallConv;
 
@@ -64,7 +65,14 @@ pub struct Features {
     pub trap_ops: Vec<Opcode>,
     /// Some division is unguarded (it may trap).
     pub unguarded_division: bool,
+    /// Distinct libcalls called explicitly (`call %CeilF32`).
+    pub libcalls: Vec<LibCall>,
+    /// Distinct memory flags on accesses, from [`MEMORY_FLAGS`].
+    pub memory_flags: Vec<&'static str>,
 }
+
+/// Memory flags the generator gives where they hold (besides `notrap` and byte order).
+pub const MEMORY_FLAGS: [&str; 4] = ["alias region", "readonly", "can_move", "aligned"];
 
 /// The trapping instructions the generator emits as a feature (besides unguarded divisions).
 pub const TRAPPING: [Opcode; 5] = [
@@ -117,6 +125,24 @@ pub fn features(case: &TestCase) -> Features {
                 let data = &f.dfg.insts[inst];
                 for &r in f.dfg.inst_results(inst) {
                     ft.note_type(f.dfg.value_type(r));
+                }
+                if let Some(m) = data.memflags_data(&f.dfg) {
+                    let on = [
+                        m.alias_region().is_some(),
+                        m.readonly(),
+                        m.can_move(),
+                        m.aligned(),
+                    ];
+                    for (name, on) in MEMORY_FLAGS.iter().zip(on) {
+                        if on && !ft.memory_flags.contains(name) {
+                            ft.memory_flags.push(name);
+                        }
+                    }
+                }
+                if let Some(lc) = libcall(f, data)
+                    && !ft.libcalls.contains(&lc)
+                {
+                    ft.libcalls.push(lc);
                 }
                 if let Some(kind) = call_kind(f, data) {
                     if !ft.call_kinds.contains(&kind) {
@@ -231,6 +257,12 @@ impl Features {
         if self.unguarded_division {
             v.push("trap_unguarded_division".into());
         }
+        v.extend(self.libcalls.iter().map(|l| format!("libcall_{l}")));
+        v.extend(
+            self.memory_flags
+                .iter()
+                .map(|m| format!("memflag_{}", m.replace(' ', "_"))),
+        );
         v
     }
 
@@ -245,6 +277,9 @@ impl Features {
 
 /// The kind of call `inst` is, if it is one.
 pub fn call_kind(f: &Function, inst: &InstructionData) -> Option<&'static str> {
+    if libcall(f, inst).is_some() {
+        return None;
+    }
     Some(match *inst {
         InstructionData::Call {
             opcode: Opcode::Call,
@@ -271,6 +306,17 @@ pub fn call_kind(f: &Function, inst: &InstructionData) -> Option<&'static str> {
         } => CALL_KINDS[4],
         _ => return None,
     })
+}
+
+/// The libcall a direct call names, if it calls one (a call between case functions is not).
+pub fn libcall(f: &Function, inst: &InstructionData) -> Option<LibCall> {
+    match *inst {
+        InstructionData::Call { func_ref, .. } => match f.dfg.ext_funcs[func_ref].name {
+            ExternalName::LibCall(lc) => Some(lc),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Values used as the address of a load and of a store, among `roots` and pointers derived from

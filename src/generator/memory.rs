@@ -2,8 +2,18 @@
 //!
 //! * Every stack slot is fully written in the entry block before anything can read it: native
 //!   stack memory starts with garbage, the interpreter's with zeros.
-//! * No access carries `aligned`: the interpreter packs stack slots without padding, so an
-//!   `aligned` access may trap there and not natively.
+//! * Memory flags (`Config::memory_flags`), each only where it is true in every engine, so that
+//!   alias analysis and the mid-end's memory rules have something to use:
+//!   - an alias region (one of three it declares) per stack slot, on every access of it: a slot
+//!     is reachable only through its own `stack_addr`, so regions never overlap (pointer
+//!     parameters and data objects, which other pointers may reach, get none);
+//!   - `readonly` and `can_move` on loads from read-only data objects, which nothing writes and
+//!     which are valid wherever their address is;
+//!   - `aligned` where the address is a multiple of the access size in every engine: in data
+//!     objects (the interpreter packs stack slots without padding, so there an `aligned` access
+//!     may trap in the interpreter and not natively).
+//!
+//!   `facts::memory` checks the same rules, so a reduction cannot break them.
 //! * Float stores are canonicalised first: the bytes may be re-read as integers.
 //! * Byte order varies: native, or explicitly little-endian (and, on big-endian targets,
 //!   explicitly big-endian too; little-endian backends do not lower `big`). The interpreter lays
@@ -14,8 +24,14 @@ use arbitrary::Result;
 use cranelift_codegen::ir::Endianness;
 use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{
-    InstBuilder, MemFlagsData, Opcode, StackSlotData, StackSlotKind, Type, Value, types,
+    AliasRegion, AliasRegionData, InstBuilder, MemFlagsData, Opcode, StackSlotData, StackSlotKind,
+    Type, Value, types,
 };
+
+/// The alias regions stack slots are put in: (user id, description). The same ids in every
+/// function, so that inlining (the reducer's) merges them rather than making more; merging
+/// only ever makes the categories coarser, which is always sound.
+const SLOT_ALIAS_REGIONS: [(u32, &str); 3] = [(1, "slots a"), (2, "slots b"), (3, "slots c")];
 
 impl FuncGen<'_, '_> {
     /// Creates this function's stack slots, large enough for any region a callee may ask for,
@@ -44,11 +60,21 @@ impl FuncGen<'_, '_> {
                 size,
                 align,
             ));
+            let alias = if self.cfg.memory_flags {
+                match self.u.int_in_range(0..=SLOT_ALIAS_REGIONS.len())? {
+                    0 => None,
+                    k => Some(self.alias_region(k - 1)),
+                }
+            } else {
+                None
+            };
             self.regions.push(Region {
                 base: Base::Slot(slot),
                 size,
                 kind: RegionKind::Slot,
                 writable: true,
+                alias,
+                align: 1,
             });
         }
         for r in 0..self.regions.len() {
@@ -67,11 +93,60 @@ impl FuncGen<'_, '_> {
             let ty = crate::value::word_within(size - off);
             let v = self.value(ty)?;
             let (p, imm) = self.address(r, off)?;
-            let flags = self.flags()?;
+            let flags = self.store_flags(r)?;
             self.ins().store(flags, v, p, imm);
             off += ty.bytes();
         }
         Ok(())
+    }
+
+    /// The function's alias region `k` of [`SLOT_ALIAS_REGIONS`], declared on first use.
+    fn alias_region(&mut self, k: usize) -> AliasRegion {
+        let (user_id, description) = SLOT_ALIAS_REGIONS[k];
+        self.func.dfg.alias_regions.insert(AliasRegionData {
+            user_id,
+            description: description.into(),
+        })
+    }
+
+    /// Flags for a load from region `r`: [`Self::flags`], the region's alias region, and, from
+    /// a read-only data object, now and then `readonly` and `can_move`.
+    pub fn load_flags(&mut self, r: usize) -> Result<MemFlagsData> {
+        let mut f = self.store_flags(r)?;
+        let region = self.regions[r];
+        if self.cfg.memory_flags
+            && region.kind == RegionKind::Data
+            && !region.writable
+            && self.u.ratio(1, 2)?
+        {
+            f = f.with_readonly().with_can_move();
+        }
+        Ok(f)
+    }
+
+    /// Flags for a store to region `r`: [`Self::flags`] and the region's alias region.
+    pub fn store_flags(&mut self, r: usize) -> Result<MemFlagsData> {
+        Ok(self.flags()?.with_alias_region(self.regions[r].alias))
+    }
+
+    /// `f` with `aligned` now and then, where an access of `bytes` at `off` into region `r` is
+    /// at a multiple of `bytes` in every engine.
+    pub fn maybe_aligned(
+        &mut self,
+        r: usize,
+        off: u32,
+        bytes: u32,
+        f: MemFlagsData,
+    ) -> Result<MemFlagsData> {
+        let region = self.regions[r];
+        let aligned = self.cfg.memory_flags
+            && region.align.is_multiple_of(bytes)
+            && off.is_multiple_of(bytes);
+        Ok(if aligned && self.u.ratio(1, 2)? {
+            f.with_aligned()
+        } else {
+            f
+        })
     }
 
     pub fn flags(&mut self) -> Result<MemFlagsData> {
@@ -135,7 +210,7 @@ impl FuncGen<'_, '_> {
             .into_iter()
             .filter(|t| t.bytes() <= size)
             .collect();
-        let flags = self.flags()?;
+        let flags = self.load_flags(r)?;
         if fits.is_empty() || self.u.ratio(1, 4)? {
             // A narrow load extended into a wider integer.
             let (op, bytes) = *self.u.choose(&[
@@ -150,6 +225,7 @@ impl FuncGen<'_, '_> {
             if bytes <= size && !wide.is_empty() {
                 let ty = *self.u.choose(&wide)?;
                 let off = self.u.int_in_range(0..=size - bytes)?;
+                let flags = self.maybe_aligned(r, off, bytes, flags)?;
                 let (p, imm) = self.address(r, off)?;
                 let b = self.ins();
                 return Ok(match op {
@@ -170,6 +246,7 @@ impl FuncGen<'_, '_> {
         if self.u.ratio(1, 5)? {
             return self.load_dynamic(r, ty, off, flags);
         }
+        let flags = self.maybe_aligned(r, off, ty.bytes(), flags)?;
         let (p, imm) = self.address(r, off)?;
         Ok(self.ins().load(ty, flags, p, imm))
     }
@@ -206,7 +283,7 @@ impl FuncGen<'_, '_> {
             .into_iter()
             .filter(|t| t.bytes() <= size)
             .collect();
-        let flags = self.flags()?;
+        let flags = self.store_flags(r)?;
         let narrow = self.u.ratio(1, 4)?;
         if fits.is_empty() || narrow {
             // A wide integer stored through a narrow store.
@@ -239,6 +316,7 @@ impl FuncGen<'_, '_> {
         let v = self.value(ty)?;
         let v = self.canon(v)?;
         let off = self.u.int_in_range(0..=size - ty.bytes())?;
+        let flags = self.maybe_aligned(r, off, ty.bytes(), flags)?;
         let (p, imm) = self.address(r, off)?;
         self.ins().store(flags, v, p, imm);
         Ok(())
@@ -278,15 +356,16 @@ impl FuncGen<'_, '_> {
         }
         let ty = *self.u.choose(&widths)?;
         let bytes = ty.bytes();
-        let slots: Vec<(cranelift_codegen::ir::StackSlot, u32)> = self
+        let slots: Vec<(usize, cranelift_codegen::ir::StackSlot, u32)> = self
             .regions
             .iter()
-            .filter_map(|r| match r.base {
+            .enumerate()
+            .filter_map(|(i, r)| match r.base {
                 Base::Slot(ss)
                     if r.size >= bytes
                         && (1u32 << self.func.sized_stack_slots[ss].align_shift) >= bytes =>
                 {
-                    Some((ss, r.size))
+                    Some((i, ss, r.size))
                 }
                 _ => None,
             })
@@ -294,10 +373,10 @@ impl FuncGen<'_, '_> {
         if slots.is_empty() {
             return Ok(false);
         }
-        let (ss, size) = *self.u.choose(&slots)?;
+        let (r, ss, size) = *self.u.choose(&slots)?;
         let off = bytes * self.u.int_in_range(0..=(size - bytes) / bytes)?;
         let p = self.ins().stack_addr(types::I64, ss, off as i32);
-        let flags = self.flags()?;
+        let flags = self.store_flags(r)?;
         match self.u.int_in_range(0..=4)? {
             0 => {
                 let op = *self.u.choose(&[
@@ -350,7 +429,7 @@ impl FuncGen<'_, '_> {
         while off < size {
             let ty = crate::value::word_within(size - off);
             let (p, imm) = self.address(r, off)?;
-            let flags = self.flags()?;
+            let flags = self.load_flags(r)?;
             let v = self.ins().load(ty, flags, p, imm);
             self.mix(v)?;
             off += ty.bytes();
@@ -381,7 +460,7 @@ impl FuncGen<'_, '_> {
         let v = self.checksum_as(ty)?;
         let off = self.u.int_in_range(0..=size - ty.bytes())?;
         let (p, imm) = self.address(r, off)?;
-        let flags = self.flags()?;
+        let flags = self.store_flags(r)?;
         self.ins().store(flags, v, p, imm);
         Ok(true)
     }

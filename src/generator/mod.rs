@@ -6,6 +6,7 @@
 //!        ──► bodies, callees first (cost known to callers)   body.rs control.rs calls.rs
 //!                                                            arith.rs values.rs memory.rs
 //!                                                            observe.rs ops.rs simd.rs
+//!        ──► `set` lines: the settings axis                  settings.rs
 //!        ──► run lines with edge-case inputs                 inputs.rs
 //!        ──► TestCase (round-tripped through its text)
 //! ```
@@ -27,9 +28,11 @@ pub mod control;
 pub mod data;
 pub mod features;
 pub mod inputs;
+pub mod libcalls;
 pub mod memory;
 pub mod observe;
 pub mod ops;
+pub mod settings;
 pub mod signature;
 pub mod simd;
 pub mod stats;
@@ -40,7 +43,7 @@ pub use config::Config;
 
 use crate::case::TestCase;
 use arbitrary::{Result, Unstructured};
-use cranelift_codegen::ir::{Function, types};
+use cranelift_codegen::ir::Function;
 use rand::{RngCore, SeedableRng};
 use signature::Param;
 
@@ -71,47 +74,7 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
         funcs[i] = Some(f);
     }
 
-    let mut settings = Vec::new();
-    if !cfg.opt_levels.is_empty() {
-        settings.push(("opt_level".to_string(), u.choose(&cfg.opt_levels)?.clone()));
-    }
-    if !cfg.regalloc_algorithms.is_empty() {
-        let r = u.choose(&cfg.regalloc_algorithms)?.clone();
-        settings.push(("regalloc_algorithm".to_string(), r));
-    }
-    for name in &cfg.bool_settings {
-        let v = if u.ratio(1, 2)? { "true" } else { "false" };
-        settings.push((name.clone(), v.to_string()));
-    }
-    let sigs = plan.funcs.iter().map(|f| f.signature()).collect::<Vec<_>>();
-    let wide = sigs
-        .iter()
-        .flat_map(|s| s.params.iter().chain(&s.returns))
-        .any(|p| p.value_type == types::I128);
-    // Without it x86_64 panics on `i128` in a System V signature; with it, a third integer
-    // return register is used, so sometimes set it anyway.
-    if wide || u.ratio(1, 4)? {
-        settings.push(("enable_llvm_abi_extensions".to_string(), "true".to_string()));
-    }
-    // x86_64's tail calls assert that frame pointers are kept (a documented requirement).
-    if plan.tail.iter().any(Option::is_some) {
-        settings.retain(|(k, _)| k != "preserve_frame_pointers");
-        settings.push(("preserve_frame_pointers".to_string(), "true".to_string()));
-    }
-    // Returns beyond the registers need an implicit return area (`winch` has one return
-    // register, so a lone `i128` already needs it).
-    let regs_needed = |s: &cranelift_codegen::ir::Signature| {
-        s.returns
-            .iter()
-            .map(|r| r.value_type.bits().div_ceil(64))
-            .sum::<u32>()
-    };
-    if sigs.iter().any(|s| regs_needed(s) > 1) {
-        settings.push((
-            "enable_multi_ret_implicit_sret".to_string(),
-            "true".to_string(),
-        ));
-    }
+    let settings = settings::draw(u, cfg, &plan)?;
 
     let entry_types: Vec<_> = plan.funcs[0]
         .params

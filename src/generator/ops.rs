@@ -7,7 +7,10 @@
 //! up there.
 //!
 //! Left out on purpose:
-//! * `band_not`, `bor_not`, `bxor_not`: the interpreter does not implement them (0.135.8).
+//! * `band_not`, `bor_not`, `bxor_not` and the `_imm` forms (`iadd_imm` …): not opcodes of
+//!   0.135.8's IR any more (an `iconst` operand is how the mid-end and backends see them).
+//! * `sadd_overflow_cin`, `uadd_overflow_cin`, `ssub_overflow_bin`, `usub_overflow_bin`: in the
+//!   IR and the interpreter, but no 0.135.8 backend has a lowering rule for them.
 //! * `udiv sdiv urem srem` on `i128`, and `i128` <-> float conversions: x86_64 lowers them to
 //!   compiler-rt libcalls (`__divti3`, `__floattidf`, …) that the JIT cannot resolve.
 //! * `umulhi`/`smulhi` on `i128`: the interpreter does not implement them.

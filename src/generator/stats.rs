@@ -59,6 +59,11 @@ pub struct Stats {
     pub trap_op_cases: BTreeMap<String, u64>,
     pub unguarded_division_cases: u64,
     pub vector_type_cases: BTreeMap<String, u64>,
+    /// Cases per memory flag (`features::MEMORY_FLAGS`).
+    pub memory_flag_cases: BTreeMap<String, u64>,
+    /// Cases with an explicit libcall, and per libcall.
+    pub libcall_cases: u64,
+    pub libcall_kind_cases: BTreeMap<String, u64>,
     pub vector_op_cases: BTreeMap<String, u64>,
     pub blocks: u64,
     pub instructions: u64,
@@ -105,6 +110,13 @@ impl Stats {
             *self.trap_op_cases.entry(op.to_string()).or_default() += 1;
         }
         self.unguarded_division_cases += ft.unguarded_division as u64;
+        for m in &ft.memory_flags {
+            *self.memory_flag_cases.entry(m.to_string()).or_default() += 1;
+        }
+        self.libcall_cases += !ft.libcalls.is_empty() as u64;
+        for l in &ft.libcalls {
+            *self.libcall_kind_cases.entry(l.to_string()).or_default() += 1;
+        }
         for t in &ft.vector_types {
             *self.vector_type_cases.entry(t.to_string()).or_default() += 1;
         }
@@ -226,6 +238,13 @@ impl Stats {
         );
         case_row(&mut o, "vectors", self.vector_cases);
         for (k, c) in &self.vector_type_cases {
+            case_row(&mut o, &format!("  {k}"), *c);
+        }
+        for (k, c) in &self.memory_flag_cases {
+            case_row(&mut o, &format!("memory flag {k}"), *c);
+        }
+        case_row(&mut o, "explicit libcalls", self.libcall_cases);
+        for (k, c) in &self.libcall_kind_cases {
             case_row(&mut o, &format!("  {k}"), *c);
         }
         case_row(&mut o, "data objects", self.data_cases);

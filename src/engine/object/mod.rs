@@ -90,6 +90,20 @@ pub fn batch_prefix(k: usize) -> String {
 }
 
 /// One case's compiled object.
+/// The settings the object engine compiles `case` with. Executables are position-independent
+/// by default on Linux, as for cg_clif's objects; a case that says `is_pic=false` gets absolute
+/// relocations in code and a non-PIE link.
+fn overrides<'a>(case: &TestCase, spec: &'a EngineSpec) -> Vec<(&'a str, &'a str)> {
+    let pic = if case.setting("is_pic") == Some("false") {
+        "false"
+    } else {
+        "true"
+    };
+    let mut o = vec![("is_pic", pic)];
+    o.extend(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    o
+}
+
 struct CaseObject {
     bytes: Vec<u8>,
     code: Vec<CodeInfo>,
@@ -120,9 +134,7 @@ impl Linked {
         let toolchain = Toolchain::for_arch(arch).map_err(|e| Outcome::Skipped {
             reason: e.to_string(),
         })?;
-        // Executables are position-independent by default on Linux, as for cg_clif's objects.
-        let mut overrides: Vec<(&str, &str)> = vec![("is_pic", "true")];
-        overrides.extend(spec.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut pie = true;
 
         let mut failed: Vec<Option<Outcome>> = vec![None; cases.len()];
         let mut programs: Vec<Option<(Program, usize)>> = Vec::new();
@@ -131,7 +143,8 @@ impl Linked {
         let mut directory_isa = None;
         for (k, case) in cases.iter().enumerate() {
             let compiled = Program::plan(case, &batch_prefix(k)).and_then(|p| {
-                let isa = build_isa(case, &overrides).map_err(setup_err)?;
+                let isa = build_isa(case, &overrides(case, spec)).map_err(setup_err)?;
+                pie &= isa.flags().is_pic();
                 directory_isa.get_or_insert_with(|| isa.clone());
                 let object = compile_case(isa, k, &p)?;
                 Ok((p, object))
@@ -168,7 +181,7 @@ impl Linked {
             let out = dir.path().join("cases");
             let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
             toolchain
-                .link(&refs, &out)
+                .link(&refs, &out, pie)
                 .map_err(|message| Outcome::Error {
                     phase: Phase::Link,
                     message,
@@ -211,5 +224,43 @@ impl Linked {
             args,
             rets: sig.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object::{Object, ObjectSection, RelocationFlags, elf};
+
+    /// The ELF relocation types in the code section of `text`'s object file.
+    fn code_relocs(text: &str) -> Vec<u32> {
+        let case = TestCase::parse(text).unwrap();
+        let spec = EngineSpec::plain(crate::engine::EngineKind::Object);
+        let isa = build_isa(&case, &overrides(&case, &spec)).unwrap();
+        let program = Program::plan(&case, &batch_prefix(0)).unwrap();
+        let obj = compile_case(isa, 0, &program).unwrap();
+        let file = object::File::parse(&*obj.bytes).unwrap();
+        let text = file.section_by_name(".text").unwrap();
+        text.relocations()
+            .map(|(_, r)| match r.flags() {
+                RelocationFlags::Elf { r_type } => r_type,
+                f => panic!("not ELF: {f:?}"),
+            })
+            .collect()
+    }
+
+    const CALLER: &str = "test run\n{SET}target x86_64\n\
+        function %g() -> i64 {\nblock0:\n    v0 = iconst.i64 7\n    return v0\n}\n\
+        function %f() -> i64 {\n    fn0 = %g() -> i64\nblock0:\n    v0 = call fn0()\n    return v0\n}\n\
+        ; run: %f() == 7\n";
+
+    #[test]
+    fn is_pic_false_gives_absolute_relocations_and_the_default_is_pic() {
+        let pic = code_relocs(&CALLER.replace("{SET}", ""));
+        assert!(pic.contains(&elf::R_X86_64_GOTPCREL), "{pic:?}");
+        assert!(!pic.contains(&elf::R_X86_64_64), "{pic:?}");
+        let absolute = code_relocs(&CALLER.replace("{SET}", "set is_pic=false\n"));
+        assert!(absolute.contains(&elf::R_X86_64_64), "{absolute:?}");
+        assert!(!absolute.contains(&elf::R_X86_64_GOTPCREL), "{absolute:?}");
     }
 }
