@@ -212,6 +212,12 @@ block0(v0: i64):
         append: "",
     },
     NearMiss {
+        id: "x64-probestack-loop-clobbers-r11-preserve-all",
+        // Probes every 4 KiB: the callee's frame takes no loop.
+        replace: &[("set probestack_size_log2=7", "set probestack_size_log2=12")],
+        append: "",
+    },
+    NearMiss {
         id: "qemu-riscv64-ctzw-upper-bits",
         // Without Zbb (`ctz.i32` is a shift-and-count sequence, no `ctzw`).
         replace: &[("target riscv64 has_zbb", "target riscv64")],
