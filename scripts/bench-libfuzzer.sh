@@ -67,4 +67,4 @@ for t in "${list[@]}"; do
     echo "  (stopped at a finding; log: $log)" >&2
   rm -rf "$corpus"
 done
-echo "flags: cargo +nightly fuzz build -O -s $san ${dir_args[*]} (cargo-fuzz: sancov inline-8bit-counters, pc-table$([ "$ntc" = 1 ] || echo ', trace-compares'); debug-assertions on), -max_len=$max_len $flags, 1 job" >&2
+echo "flags: cargo +nightly fuzz build -O -s $san ${dir_args[*]} (cargo-fuzz: sancov inline-8bit-counters, pc-table$([ "$ntc" = 1 ] || echo ', trace-compares'); -O: no debug assertions), -max_len=$max_len $flags, 1 job" >&2

@@ -1,20 +1,22 @@
 //! In-process entry points for `cargo fuzz` (libFuzzer).
 //!
 //! libFuzzer owns the process, so engines run in it directly instead of in sandbox workers: the
-//! interpreter and compilation in-process (Cranelift panics are caught as outcomes), JIT code in a
-//! forked child, object programs as subprocesses — generated code still never runs in the fuzzer
-//! itself. A new finding prints the case and its report, then aborts, which libFuzzer records
+//! interpreter and compilation in-process (Cranelift panics are caught as outcomes), JIT code in
+//! the persistent runner (one long-lived child, [`crate::engine::runner`]), object programs as
+//! subprocesses — generated code still never runs in the fuzzer itself. A finding the runner
+//! saw is judged again with the JIT in forked children, as `clif-diff run` replays it, before it
+//! becomes an artifact. A new finding prints the case and its report, then aborts, which libFuzzer records
 //! as a crash with the input that produced it.
 //!
 //! The input type's `Debug` prints the `.clif`, so `cargo fuzz fmt <target> <artifact>` shows
 //! the reproducer of an artifact.
 //!
 //! Throughput decides what libFuzzer's guidance is worth, so the targets spend it where it pays:
-//! the JIT runs all of a case's run lines in one forked child, and `differential` runs the object
-//! path (a `cc` link and a process per input) on a stated share of inputs ([`object_every`]).
+//! no fork per input for the JIT, and `differential` runs the object path (a `cc` link and a
+//! process per input) on a stated share of inputs ([`object_every`]).
 
 use crate::case::TestCase;
-use crate::engine::{self, EngineKind, EngineSpec, JitMemory, RunOptions};
+use crate::engine::{self, EngineKind, EngineSpec, JitMemory, JitRunner, RunOptions};
 use crate::generator::{self, Config};
 use crate::harness::Plan;
 use crate::known::KnownBuckets;
@@ -25,17 +27,24 @@ use arbitrary::{Arbitrary, Unstructured};
 use std::fmt;
 use std::sync::OnceLock;
 
-/// A generated case for the host target.
-pub struct HostCase(pub TestCase);
+/// A generated case for the host target, and whether it is one of the inputs that run the
+/// object path (see [`object_every`]).
+pub struct HostCase {
+    pub case: TestCase,
+    pub object: bool,
+}
 
 impl<'a> Arbitrary<'a> for HostCase {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         let t0 = std::time::Instant::now();
-        let case = generator::generate(u, &Config::for_libfuzzer(Arch::host())).map(HostCase);
+        // Decided by the input's bytes, so that an artifact runs the same engines again (and its
+        // `.clif` carries them as a directive).
+        let object = in_share(u.peek_bytes(u.len()).unwrap_or_default(), object_every());
+        let case = generator::generate_unprinted(u, &Config::for_libfuzzer(Arch::host()))?;
         if timing() {
             eprintln!("clif-diff timing: generate {:?}", t0.elapsed());
         }
-        case
+        Ok(HostCase { case, object })
     }
 }
 
@@ -43,8 +52,8 @@ impl<'a> Arbitrary<'a> for HostCase {
 /// `.clif` that `cargo fuzz fmt` prints replays alone.
 impl fmt::Debug for HostCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut case = self.0.clone();
-        differential_plan(&case).record(&mut case);
+        let mut case = self.case.clone();
+        differential_plan(self.object).record(&mut case);
         f.write_str(&case.to_text())
     }
 }
@@ -55,7 +64,7 @@ pub struct AnyTargetCase(pub TestCase);
 impl<'a> Arbitrary<'a> for AnyTargetCase {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         let arch = *u.choose(&[Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x])?;
-        generator::generate(u, &Config::for_libfuzzer(arch)).map(AnyTargetCase)
+        generator::generate_unprinted(u, &Config::for_libfuzzer(arch)).map(AnyTargetCase)
     }
 }
 
@@ -80,7 +89,7 @@ fn report_known() -> bool {
 }
 
 /// `CLIF_DIFF_FUZZ_TIMING=1` prints each engine's time per input (where a target's time goes).
-fn timing() -> bool {
+pub(crate) fn timing() -> bool {
     static T: OnceLock<bool> = OnceLock::new();
     *T.get_or_init(|| std::env::var_os("CLIF_DIFF_FUZZ_TIMING").is_some())
 }
@@ -110,27 +119,35 @@ pub fn run_in_process(case: &TestCase, engines: &[EngineSpec], opts: &RunOptions
 
 /// Aborts with the case and report when `report` is a finding worth a libFuzzer crash. The
 /// printed case carries `plan` as directives, so it replays with `clif-diff run` alone.
+///
+/// A finding is first judged again as its artifact will replay ([`replayed`]); only what that
+/// judgement still finds aborts.
 pub fn abort_on_finding(case: &TestCase, plan: &Plan, report: &Report) {
-    if !report.verdict.is_finding() {
+    if !worth_an_artifact(case, report) {
         return;
     }
-    // Stop only for a finding no known entry explains (each finding judged on its own).
-    if !report_known()
-        && report
-            .findings
-            .iter()
-            .all(|f| known().classify(case, report, f).is_some())
-    {
+    let (mut case, report) = replayed(case, plan, report);
+    if !worth_an_artifact(&case, &report) {
         return;
     }
-    let mut case = case.clone();
     plan.record(&mut case);
     eprintln!("clif-diff finding: {}\n{}", report.bucket, case.to_text());
     eprintln!(
         "{}",
-        serde_json::to_string_pretty(report).unwrap_or_default()
+        serde_json::to_string_pretty(&report).unwrap_or_default()
     );
     std::process::abort();
+}
+
+/// A finding no known entry explains (each finding judged on its own), or any finding with
+/// `CLIF_DIFF_FUZZ_REPORT_KNOWN`.
+fn worth_an_artifact(case: &TestCase, report: &Report) -> bool {
+    report.verdict.is_finding()
+        && (report_known()
+            || report
+                .findings
+                .iter()
+                .any(|f| known().classify(case, report, f).is_none()))
 }
 
 /// `CLIF_DIFF_FUZZ_FAULTS` plants bugs in the targets' engines, in the `fault` directive's form
@@ -148,20 +165,48 @@ fn planted() -> &'static crate::engine::Faults {
 
 /// The `differential` target: the interpreter and the JIT on every host case, the object path
 /// on a share of them (see [`object_every`]).
-pub fn differential(case: &HostCase) {
-    let plan = differential_plan(&case.0);
+pub fn differential(input: &HostCase) {
+    let plan = differential_plan(input.object);
     let t0 = std::time::Instant::now();
-    let report = run_in_process(&case.0, &plan.engines, &plan.opts);
-    abort_on_finding(&case.0, &plan, &report);
+    let report = run_in_process(&input.case, &plan.engines, &plan.opts);
+    abort_on_finding(&input.case, &plan, &report);
     if timing() {
-        eprintln!("clif-diff timing: input {:?}", t0.elapsed());
+        let (served, fell_back) = engine::runner::stats();
+        eprintln!(
+            "clif-diff timing: input {:?} (JIT runner: {served} modules served, {fell_back} fell back to forks)",
+            t0.elapsed()
+        );
     }
 }
 
-fn differential_plan(case: &TestCase) -> Plan {
+/// `case` and `report` judged again the way `clif-diff run` replays an artifact: the case read
+/// back from its own text (the targets generate without that round trip), the JIT in forked
+/// children rather than the persistent runner. That judgement is the one that counts, and its
+/// case is the one to print.
+fn replayed(case: &TestCase, plan: &Plan, report: &Report) -> (TestCase, Report) {
+    let text = case.to_text();
+    let printed = TestCase::parse(&text)
+        .unwrap_or_else(|e| panic!("generator bug: generated case does not parse: {e}\n{text}"));
+    let opts = RunOptions {
+        jit_runner: JitRunner::Fork,
+        ..plan.opts.clone()
+    };
+    let again = run_in_process(&printed, &plan.engines, &opts);
+    if again.bucket != report.bucket {
+        // Said, never dropped silently: the fast path and the replay path disagree.
+        eprintln!(
+            "clif-diff: `{}` in the fast path is `{}` as the artifact replays; the replay counts",
+            report.bucket, again.bucket
+        );
+    }
+    (printed, again)
+}
+
+fn differential_plan(object: bool) -> Plan {
     let mut plan = Plan::default();
     plan.opts.faults = planted().clone();
-    if !runs_object(case, object_every()) {
+    plan.opts.jit_runner = JitRunner::Persistent;
+    if !object {
         plan.engines.retain(|e| e.kind != EngineKind::Object);
     }
     plan
@@ -185,12 +230,11 @@ pub fn object_every() -> u64 {
     })
 }
 
-/// Whether `case` is one of the inputs that run the object path: decided by the case's text, so
-/// a crash artifact replays with the same engines.
-pub fn runs_object(case: &TestCase, every: u64) -> bool {
+/// Whether an input is among one in `every`: by a hash of its bytes.
+pub fn in_share(input: &[u8], every: u64) -> bool {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    case.to_text().hash(&mut h);
+    input.hash(&mut h);
     every <= 1 || h.finish().is_multiple_of(every)
 }
 
@@ -218,6 +262,7 @@ fn relocs_plan(case: &TestCase) -> Plan {
         opts: RunOptions {
             jit_memory: JitMemory::Far,
             faults: planted().clone(),
+            jit_runner: JitRunner::Persistent,
             ..RunOptions::default()
         },
     }

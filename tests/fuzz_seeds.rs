@@ -25,7 +25,7 @@ fn shipped_seed_inputs_reach_every_feature() {
                 bytes.len()
             );
             let case = HostCase::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
-            for f in features(&case.0).names() {
+            for f in features(&case.case).names() {
                 reached.insert(f.replace(' ', "_"));
             }
         }

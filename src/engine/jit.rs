@@ -3,15 +3,18 @@
 //! On a foreign target the JIT still compiles and finalizes — relocation processing is where the
 //! seed bug lived, and it runs on the host whatever the target — but the code is not executed.
 
+use super::memory::SharedView;
 use super::native::{self, ChildEnd, Tramp};
 use super::program::{CodeInfo, Program, SLOT, trap_at};
-use super::{EngineSpec, RunOptions, catch, report_all};
+use super::runner;
+use super::{EngineSpec, JitMemory, JitRunner, RunOptions, catch, report_all};
 use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase};
 use crate::target::{Arch, build_isa, case_arch};
 use crate::value::Val;
 use cranelift_jit::{JITBuilder, JITModule};
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Symbol prefix inside the JIT module.
@@ -24,6 +27,7 @@ pub fn run(
     runs: Range<usize>,
     report: &mut dyn FnMut(usize, Outcome),
 ) {
+    let t0 = std::time::Instant::now();
     match compile(case, spec, opts) {
         Err(o) => report_all(runs, o, report),
         Ok(mut jit) => {
@@ -53,9 +57,31 @@ pub fn run(
                     rets_len: *rets_len,
                 })
                 .collect();
-            // SAFETY: every call is a finalized trampoline with the trampoline signature.
-            let ends =
-                unsafe { native::call_forked_all(&calls, Duration::from_millis(opts.timeout_ms)) };
+            let timeout = Duration::from_millis(opts.timeout_ms);
+            let t1 = std::time::Instant::now();
+            // SAFETY: every call is a finalized trampoline with the trampoline signature, in the
+            // module's memory or (a planted crash) in this binary.
+            let persistent = jit.shared.as_ref().map(|view| unsafe {
+                runner::call_all(
+                    &view.lock().unwrap_or_else(|e| e.into_inner()),
+                    &calls,
+                    timeout,
+                )
+            });
+            let ends = match persistent {
+                Some(Ok(ends)) => ends,
+                // A forked child sees the module as the runner would (its shared writable
+                // memory aside, which only a call after a crash in the same case could tell).
+                // SAFETY: as above.
+                Some(Err(_)) | None => unsafe { native::call_forked_all(&calls, timeout) },
+            };
+            if crate::fuzzing::timing() {
+                eprintln!(
+                    "clif-diff timing: jit-compile {:?}\nclif-diff timing: jit-run {:?}",
+                    t1 - t0,
+                    t1.elapsed()
+                );
+            }
             for ((i, (entry, _, _)), end) in ready.iter().zip(ends) {
                 report(*i, jit.outcome(*entry, end, opts));
             }
@@ -78,6 +104,8 @@ struct Compiled {
     /// (start address, code info) of every compiled function.
     code: Vec<(u64, CodeInfo)>,
     foreign: bool,
+    /// The module's memory as the persistent runner maps it, when that runs the code.
+    shared: Option<Arc<Mutex<SharedView>>>,
 }
 
 impl Compiled {
@@ -184,17 +212,28 @@ fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Comp
     let mut program = Program::plan(case, PREFIX)?;
     program.planted_panic = opts.faults.jit_compile_panic_on.clone();
 
+    let mut shared = None;
     let mut module = catch(Phase::Setup, || {
         let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
         // x64 callers of `sarg` functions copy the struct with a `memcpy` libcall.
         builder.symbol("memcpy", libc::memcpy as *const u8);
         builder.symbol("memmove", libc::memmove as *const u8);
         builder.symbol("memset", libc::memset as *const u8);
+        // The math libcalls, from libm by link rather than by whatever the process happens to
+        // have loaded (a test binary has no libm of its own).
+        for (name, f) in libm::symbols() {
+            builder.symbol(name, f);
+        }
         // x64 lowers some shuffles without SSSE3 to a libcall its embedder provides.
         #[cfg(target_arch = "x86_64")]
         builder.symbol("__cranelift_x86_pshufb", x86_pshufb as *const u8);
-        let provider = super::memory::provider(opts.jit_memory)?;
-        builder.memory_provider(provider);
+        if opts.jit_runner == JitRunner::Persistent && !foreign {
+            let (provider, view) = runner::provider(opts.jit_memory == JitMemory::Far)?;
+            shared = Some(view);
+            builder.memory_provider(Box::new(provider));
+        } else {
+            builder.memory_provider(super::memory::provider(opts.jit_memory)?);
+        }
         Ok::<_, std::io::Error>(JITModule::new(builder))
     })?
     .map_err(|e| Outcome::Error {
@@ -243,7 +282,41 @@ fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Comp
         tramps,
         code,
         foreign,
+        shared,
     })
+}
+
+mod libm {
+    #[link(name = "m")]
+    unsafe extern "C" {
+        fn ceilf(x: f32) -> f32;
+        fn ceil(x: f64) -> f64;
+        fn floorf(x: f32) -> f32;
+        fn floor(x: f64) -> f64;
+        fn truncf(x: f32) -> f32;
+        fn trunc(x: f64) -> f64;
+        fn nearbyintf(x: f32) -> f32;
+        fn nearbyint(x: f64) -> f64;
+        fn fmaf(x: f32, y: f32, z: f32) -> f32;
+        fn fma(x: f64, y: f64, z: f64) -> f64;
+    }
+
+    /// The names `cranelift_module::default_libcall_names` gives the math libcalls, and where
+    /// they are.
+    pub fn symbols() -> [(&'static str, *const u8); 10] {
+        [
+            ("ceilf", ceilf as *const u8),
+            ("ceil", ceil as *const u8),
+            ("floorf", floorf as *const u8),
+            ("floor", floor as *const u8),
+            ("truncf", truncf as *const u8),
+            ("trunc", trunc as *const u8),
+            ("nearbyintf", nearbyintf as *const u8),
+            ("nearbyint", nearbyint as *const u8),
+            ("fmaf", fmaf as *const u8),
+            ("fma", fma as *const u8),
+        ]
+    }
 }
 
 /// `pshufb` for x64 code compiled without SSSE3 (`LibCall::X86Pshufb`): the embedder provides it,

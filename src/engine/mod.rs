@@ -19,6 +19,7 @@ pub mod memory;
 pub mod native;
 pub mod object;
 pub mod program;
+pub mod runner;
 pub mod sarg_copy;
 pub mod symbols;
 
@@ -306,6 +307,19 @@ pub struct RunOptions {
     pub timeout_ms: u64,
     #[serde(default)]
     pub faults: Faults,
+    #[serde(default)]
+    pub jit_runner: JitRunner,
+}
+
+/// Where the JIT's code runs: each case in a forked child, or in the one persistent runner
+/// ([`runner`]), whose memory provider is the shared counterpart of `jit_memory`'s (system and
+/// arena become kernel-placed regions packed per kind, far stays far).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JitRunner {
+    #[default]
+    Fork,
+    Persistent,
 }
 
 impl Default for RunOptions {
@@ -315,6 +329,7 @@ impl Default for RunOptions {
             fuel: 10_000_000,
             timeout_ms: 5_000,
             faults: Faults::default(),
+            jit_runner: JitRunner::Fork,
         }
     }
 }

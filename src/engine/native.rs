@@ -6,8 +6,6 @@
 //! the child when it passes. The worker itself never executes generated code, so one bad run
 //! costs one child, not the JIT module or the other run lines.
 
-use std::io::Read;
-use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -33,7 +31,7 @@ pub enum ChildEnd {
     Timeout,
 }
 
-static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+pub(super) static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
 
 const FAULTS: [i32; 5] = [
     libc::SIGSEGV,
@@ -76,7 +74,7 @@ fn fault_pc(_ctx: *mut libc::c_void) -> u64 {
 
 /// Child side: install fault handlers on an alternate stack (generated code may have exhausted
 /// the normal one).
-unsafe fn install_child_handlers(alt_stack: &mut [u8]) {
+pub(super) unsafe fn install_child_handlers(alt_stack: &mut [u8]) {
     // SAFETY: plain libc calls on memory we own; only called in the freshly forked child.
     unsafe {
         let ss = libc::stack_t {
@@ -178,13 +176,59 @@ unsafe fn one_child(calls: &[Call], timeout: Duration) -> Vec<ChildEnd> {
         unsafe { libc::close(rd) };
         return vec![ChildEnd::Exited { code: -1 }];
     }
-    // SAFETY: rd is an open descriptor we own from here on.
-    let mut pipe = unsafe { std::fs::File::from_raw_fd(rd) };
+    let (ends, timed_out) = read_ends(rd, calls, timeout);
+    // SAFETY: rd is ours and read no more.
+    unsafe { libc::close(rd) };
+    if timed_out || ends.len() < calls.len() {
+        // SAFETY: pid is our child; it has nothing left to say.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    close_ends(ends, calls.len(), timed_out, reap(pid))
+}
+
+/// Waits for child `pid` and returns its wait status.
+pub(super) fn reap(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    status
+}
+
+/// Completes `ends` (the answers a child gave for `n` calls) with the end of the call it died
+/// in, if it died mid-call: the timeout, or what its wait `status` says.
+pub(super) fn close_ends(
+    mut ends: Vec<ChildEnd>,
+    n: usize,
+    timed_out: bool,
+    status: i32,
+) -> Vec<ChildEnd> {
+    let answered_all = ends.len() == n;
+    let last_was_signal = matches!(ends.last(), Some(ChildEnd::Signal { .. }));
+    if !answered_all && !last_was_signal {
+        ends.push(if timed_out {
+            ChildEnd::Timeout
+        } else if libc::WIFSIGNALED(status) {
+            ChildEnd::Killed {
+                signo: libc::WTERMSIG(status),
+            }
+        } else {
+            ChildEnd::Exited {
+                code: libc::WEXITSTATUS(status),
+            }
+        });
+    }
+    ends
+}
+
+/// Reads a child's answers to `calls` from `fd`: `R` and the result buffer per call, or `S`,
+/// signal number and PC from the fault handler, which ends the child. Each call has `timeout`
+/// of its own. Returns the answers and whether the deadline passed; stops at the first fault,
+/// at end of file, or when every call is answered.
+pub(super) fn read_ends(fd: i32, calls: &[Call], timeout: Duration) -> (Vec<ChildEnd>, bool) {
     let mut ends = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut deadline = Instant::now() + timeout;
-    let mut ended = None;
-    'read: loop {
+    loop {
         // Take every complete message off the front of the buffer.
         while let Some(c) = calls.get(ends.len()) {
             match buf.first() {
@@ -198,21 +242,47 @@ unsafe fn one_child(calls: &[Call], timeout: Duration) -> Vec<ChildEnd> {
                         signo: i32::from_le_bytes(buf[1..5].try_into().unwrap()),
                         pc: u64::from_le_bytes(buf[5..13].try_into().unwrap()),
                     });
-                    break 'read;
+                    return (ends, false);
                 }
                 _ => break,
             }
         }
         if ends.len() == calls.len() {
-            break;
+            return (ends, false);
         }
+        match wait_readable(fd, deadline) {
+            Readable::Yes => {}
+            Readable::TimedOut => return (ends, true),
+            Readable::Failed => return (ends, false),
+        }
+        let mut chunk = [0u8; 4096];
+        // SAFETY: reading into a buffer we own.
+        let k = unsafe { libc::read(fd, chunk.as_mut_ptr() as *mut libc::c_void, chunk.len()) };
+        if k <= 0 {
+            if k < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return (ends, false);
+        }
+        buf.extend_from_slice(&chunk[..k as usize]);
+    }
+}
+
+pub(super) enum Readable {
+    Yes,
+    TimedOut,
+    Failed,
+}
+
+/// Waits until `fd` has something to read (or is at end of file), or `deadline` passes.
+pub(super) fn wait_readable(fd: i32, deadline: Instant) -> Readable {
+    loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            ended = Some(ChildEnd::Timeout);
-            break;
+            return Readable::TimedOut;
         }
         let mut pfd = libc::pollfd {
-            fd: rd,
+            fd,
             events: libc::POLLIN,
             revents: 0,
         };
@@ -222,40 +292,12 @@ unsafe fn one_child(calls: &[Call], timeout: Duration) -> Vec<ChildEnd> {
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            break;
+            return Readable::Failed;
         }
-        if n == 0 {
-            continue;
-        }
-        let mut chunk = [0u8; 4096];
-        match pipe.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        if n > 0 {
+            return Readable::Yes;
         }
     }
-    let timed_out = matches!(ended, Some(ChildEnd::Timeout));
-    if timed_out || ends.len() < calls.len() {
-        // SAFETY: pid is our child; it has nothing left to say.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    let mut status = 0;
-    // SAFETY: reaping our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    let answered_all = ends.len() == calls.len();
-    let last_was_signal = matches!(ends.last(), Some(ChildEnd::Signal { .. }));
-    if !answered_all && !last_was_signal {
-        // The child died (or hung) in the middle of the first unanswered call.
-        ends.push(match ended {
-            Some(e) => e,
-            None if libc::WIFSIGNALED(status) => ChildEnd::Killed {
-                signo: libc::WTERMSIG(status),
-            },
-            None => ChildEnd::Exited {
-                code: libc::WEXITSTATUS(status),
-            },
-        });
-    }
-    ends
 }
 
 pub fn signal_name(signo: i32) -> String {

@@ -55,6 +55,19 @@ pub const SEED_DIRECTIVE: &str = "gen-seed";
 
 /// Generates one case from `u`. Fails only for a config that [`Config::validate`] rejects.
 pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
+    let case = generate_unprinted(u, cfg)?;
+    // What the engines run is the text (the sandbox ships text to its workers), so the case
+    // handed out is the one read back from its own text.
+    let text = case.to_text();
+    Ok(TestCase::parse(&text)
+        .unwrap_or_else(|e| panic!("generator bug: generated case does not parse: {e}\n{text}")))
+}
+
+/// [`generate`] without the round trip through the case's text: for the libFuzzer targets,
+/// where printing and parsing every input costs a sixth of the time. They read a finding back
+/// from its text before reporting it (see `fuzzing::confirmed`), so what they report is what
+/// replays.
+pub fn generate_unprinted(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
     if cfg.validate().is_err() {
         return Err(arbitrary::Error::IncorrectFormat);
     }
@@ -88,7 +101,7 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
 
     // Callees first in the file, the entry and its run lines last.
     let functions: Vec<Function> = funcs.into_iter().rev().map(Option::unwrap).collect();
-    let case = TestCase {
+    Ok(TestCase {
         commands: vec!["interpret".into(), "run".into()],
         settings,
         target: Some(format!("{} {isa_flags}", cfg.target).trim_end().to_string()),
@@ -96,12 +109,7 @@ pub fn generate(u: &mut Unstructured, cfg: &Config) -> Result<TestCase> {
         data: plan.data.clone(),
         functions,
         runs,
-    };
-    // What the engines run is the text (the sandbox ships text to its workers), so the case
-    // handed out is the one read back from its own text.
-    let text = case.to_text();
-    Ok(TestCase::parse(&text)
-        .unwrap_or_else(|e| panic!("generator bug: generated case does not parse: {e}\n{text}")))
+    })
 }
 
 /// The case for `seed`: [`generate`] over bytes from `Pcg64` seeded with it.
