@@ -202,10 +202,17 @@ fn replayed(case: &TestCase, plan: &Plan, report: &Report) -> (TestCase, Report)
     (printed, again)
 }
 
+/// Wall-clock limit per native run line in the targets. Generated cases bound their dynamic cost
+/// (native runs take well under a millisecond), so only a hang reaches it, and at the default 5 s
+/// the few inputs that hang (e.g. the known r11/`preserve_all` probestack bug) took two thirds of
+/// a `-runs=1500` session (`CLIF_DIFF_FUZZ_TIMING=1`: 7 inputs, 70 of 103 s).
+pub const TIMEOUT_MS: u64 = 1000;
+
 fn differential_plan(object: bool) -> Plan {
     let mut plan = Plan::default();
     plan.opts.faults = planted().clone();
     plan.opts.jit_runner = JitRunner::Persistent;
+    plan.opts.timeout_ms = TIMEOUT_MS;
     if !object {
         plan.engines.retain(|e| e.kind != EngineKind::Object);
     }
@@ -263,6 +270,7 @@ fn relocs_plan(case: &TestCase) -> Plan {
             jit_memory: JitMemory::Far,
             faults: planted().clone(),
             jit_runner: JitRunner::Persistent,
+            timeout_ms: TIMEOUT_MS,
             ..RunOptions::default()
         },
     }
