@@ -117,6 +117,36 @@ fn the_persistent_runner_agrees_with_forked_children() {
         "{after:?}"
     );
 
+    // Every reproducer and test case of the repository (vectors and i128 through the trampoline's
+    // aligned argument and result buffers, data, far calls, traps), with a short deadline.
+    let mut files = 0;
+    for dir in ["corpus/regressions", "tests/cases"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "clif") {
+                continue;
+            }
+            let c = load(&p).unwrap();
+            if c.directive("known").is_some() {
+                // A known bug's outcome may be whatever a clobbered register held.
+                continue;
+            }
+            let short = |runner| RunOptions {
+                timeout_ms: 300,
+                ..opts(runner, JitMemory::System)
+            };
+            assert_eq!(
+                shown(&jit(&c, &short(JitRunner::Fork))),
+                shown(&jit(&c, &short(JitRunner::Persistent))),
+                "{}",
+                p.display()
+            );
+            files += 1;
+        }
+    }
+    assert!(files >= 20, "{files} files");
+
     // Every module above ran in the runner; none fell back to forks.
     let (served, fell_back) = runner::stats();
     assert_eq!(fell_back, 0);

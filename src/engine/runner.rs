@@ -29,6 +29,8 @@ const REQUEST_MAX: usize = 1 << 20;
 const REGIONS_MAX: usize = 512;
 /// Largest result buffer of one call.
 const RETS_MAX: usize = 4096;
+/// Alignment of argument and result buffers, as the trampolines' `aligned` accesses need.
+const ARG_ALIGN: usize = 16;
 
 struct Runner {
     pid: i32,
@@ -194,6 +196,9 @@ fn encode(view: &SharedView, calls: &[Call], timeout: Duration) -> Result<Vec<u8
     for c in calls {
         b.extend((c.tramp as usize as u64).to_le_bytes());
         b.extend((c.args.len() as u32).to_le_bytes());
+        // The trampoline loads its arguments with `aligned` flags: each buffer starts 16-aligned
+        // in the body (which the runner reads to the start of a 16-aligned buffer).
+        b.resize(4 + (b.len() - 4).next_multiple_of(ARG_ALIGN), 0);
         b.extend(c.args);
         b.extend((c.rets_len as u32).to_le_bytes());
     }
@@ -219,7 +224,8 @@ fn spawn() -> Option<Runner> {
     if ok != 0 {
         return None;
     }
-    let mut request = vec![0u8; REQUEST_MAX];
+    // u128s: the body starts 16-aligned, whatever the allocator's own alignment.
+    let mut request = vec![0u128; REQUEST_MAX / 16];
     let mut alt_stack = vec![0u8; 256 * 1024];
     // SAFETY: the child only makes system calls and runs generated code until it exits.
     let pid = unsafe { libc::fork() };
@@ -227,7 +233,9 @@ fn spawn() -> Option<Runner> {
         // SAFETY: in the fresh child, on buffers made before the fork.
         unsafe {
             libc::close(fds[0]);
-            serve(fds[1], &mut request, &mut alt_stack)
+            let bytes =
+                std::slice::from_raw_parts_mut(request.as_mut_ptr() as *mut u8, REQUEST_MAX);
+            serve(fds[1], bytes, &mut alt_stack)
         }
     }
     // SAFETY: the child's end is not ours.
@@ -255,7 +263,9 @@ unsafe fn serve(fd: i32, buf: &mut [u8], alt_stack: &mut [u8]) -> ! {
         native::REPORT_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
         native::install_child_handlers(alt_stack);
         let mut mapped = [(0usize, 0usize); REGIONS_MAX];
-        let mut rets = [0u8; 1 + RETS_MAX];
+        // u128s, for the trampoline's aligned stores.
+        let mut rets = [0u128; RETS_MAX / 16];
+        let mut message = [0u8; 1 + RETS_MAX];
         loop {
             if !recv_exact(fd, &mut buf[..4]) {
                 libc::_exit(0);
@@ -321,6 +331,7 @@ unsafe fn serve(fd: i32, buf: &mut [u8], alt_stack: &mut [u8]) -> ! {
                 let (Some(tramp), Some(args_len)) = (r.u64(), r.u32()) else {
                     libc::_exit(72);
                 };
+                r.align(len, ARG_ALIGN);
                 let Some(args) = r.bytes(args_len as usize) else {
                     libc::_exit(72);
                 };
@@ -328,13 +339,14 @@ unsafe fn serve(fd: i32, buf: &mut [u8], alt_stack: &mut [u8]) -> ! {
                     libc::_exit(72)
                 };
                 let rets_len = (rets_len as usize).min(RETS_MAX);
-                rets[1..1 + rets_len].fill(0);
+                rets.fill(0);
                 libc::alarm(alarm);
                 let tramp: native::Tramp = std::mem::transmute(tramp as usize);
-                tramp(args.as_ptr(), rets[1..].as_mut_ptr());
+                tramp(args.as_ptr(), rets.as_mut_ptr() as *mut u8);
                 libc::alarm(0);
-                rets[0] = b'R';
-                if !send_raw(fd, &rets[..1 + rets_len]) {
+                message[0] = b'R';
+                message[1..1 + rets_len].copy_from_slice(&as_bytes(&rets)[..rets_len]);
+                if !send_raw(fd, &message[..1 + rets_len]) {
                     libc::_exit(0);
                 }
             }
@@ -373,7 +385,19 @@ struct Reader<'a> {
     b: &'a [u8],
 }
 
+fn as_bytes(words: &[u128; RETS_MAX / 16]) -> &[u8; RETS_MAX] {
+    // SAFETY: same size, and every bit pattern is a valid byte.
+    unsafe { &*(words as *const [u128; RETS_MAX / 16] as *const [u8; RETS_MAX]) }
+}
+
 impl<'a> Reader<'a> {
+    /// Skips to the next multiple of `align` from the start of the `total`-byte body.
+    fn align(&mut self, total: usize, align: usize) {
+        let at = total - self.b.len();
+        let skip = at.next_multiple_of(align) - at;
+        self.b = &self.b[skip.min(self.b.len())..];
+    }
+
     fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.b.len() < n {
             return None;
