@@ -3,7 +3,7 @@
 //! On a foreign target the JIT still compiles and finalizes — relocation processing is where the
 //! seed bug lived, and it runs on the host whatever the target — but the code is not executed.
 
-use super::memory::SharedView;
+use super::memory::{SharedMemoryProvider, SharedView};
 use super::native::{self, ChildEnd, Tramp};
 use super::program::{CodeInfo, Program, SLOT, trap_at};
 use super::runner;
@@ -228,7 +228,7 @@ fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Comp
         #[cfg(target_arch = "x86_64")]
         builder.symbol("__cranelift_x86_pshufb", x86_pshufb as *const u8);
         if opts.jit_runner == JitRunner::Persistent && !foreign {
-            let (provider, view) = runner::provider(opts.jit_memory == JitMemory::Far)?;
+            let (provider, view) = SharedMemoryProvider::new(opts.jit_memory == JitMemory::Far)?;
             shared = Some(view);
             builder.memory_provider(Box::new(provider));
         } else {

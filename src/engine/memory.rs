@@ -175,8 +175,9 @@ pub struct SharedMemoryProvider {
     /// Where the next region is tried.
     next: usize,
     view: Arc<Mutex<SharedView>>,
-    /// Per kind (executable, writable, read-only): the open region and how much of it is used.
-    open: [Option<(usize, usize)>; 3],
+    /// Per kind (executable, writable, read-only): the open region's address and length, and
+    /// how much of it is used.
+    open: [Option<(usize, usize, usize)>; 3],
 }
 
 /// What the runner needs of a module's memory: the memfd and where each region lies in it.
@@ -315,21 +316,16 @@ impl JITMemoryProvider for SharedMemoryProvider {
         let kind = RegionKind::from(&kind);
         let k = Self::kind_index(kind);
         if !self.far
-            && let Some((addr, used)) = self.open[k]
+            && let Some((addr, region_len, used)) = self.open[k]
         {
-            let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
-            let region = view.regions.iter().find(|r| r.addr == addr).copied();
-            drop(view);
             let start = used.next_multiple_of(align.max(1) as usize);
-            if let Some(r) = region
-                && start + size <= r.len
-            {
-                self.open[k] = Some((addr, start + size));
+            if start + size <= region_len {
+                self.open[k] = Some((addr, region_len, start + size));
                 return Ok((addr + start) as *mut u8);
             }
         }
         let addr = self.new_region(len, kind)?;
-        self.open[k] = Some((addr, size));
+        self.open[k] = Some((addr, len, size));
         Ok(addr as *mut u8)
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Forking the process that compiled a case copies its page tables, which for an instrumented
 //! libFuzzer binary costs as much as compiling the case. The runner is forked once. Each case's
-//! JIT memory comes from a [`SharedMemoryProvider`], whose regions are ranges of a memfd: the
+//! JIT memory comes from a [`super::memory::SharedMemoryProvider`], whose regions are ranges of a memfd: the
 //! runner opens that memfd through `/proc/<pid>/fd`, maps every region at the address the JIT
 //! used, privately (copy on write, as a forked child sees the parent's memory), runs the calls,
 //! and unmaps them. Libcalls and the harness's helpers are at the same addresses in the runner
@@ -17,7 +17,7 @@
 //!
 //! The child neither allocates nor takes locks: its buffers are made before the fork.
 
-use super::memory::{SharedMemoryProvider, SharedView};
+use super::memory::SharedView;
 use super::native::{self, Call, ChildEnd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -346,7 +346,7 @@ unsafe fn serve(fd: i32, buf: &mut [u8], alt_stack: &mut [u8]) -> ! {
                 libc::alarm(0);
                 message[0] = b'R';
                 message[1..1 + rets_len].copy_from_slice(&as_bytes(&rets)[..rets_len]);
-                if !send_raw(fd, &message[..1 + rets_len]) {
+                if !send_all(fd, &message[..1 + rets_len]) {
                     libc::_exit(0);
                 }
             }
@@ -439,21 +439,10 @@ fn recv_exact(fd: i32, buf: &mut [u8]) -> bool {
 }
 
 fn send_byte(fd: i32, b: u8) {
-    if !send_raw(fd, &[b]) {
+    if !send_all(fd, &[b]) {
         // SAFETY: the parent is gone; nothing to clean up in the runner.
         unsafe { libc::_exit(0) };
     }
-}
-
-fn send_raw(fd: i32, bytes: &[u8]) -> bool {
-    send_all(fd, bytes)
-}
-
-/// The provider whose memory the runner can map, for `far` or near placement.
-pub fn provider(
-    far: bool,
-) -> std::io::Result<(SharedMemoryProvider, std::sync::Arc<Mutex<SharedView>>)> {
-    SharedMemoryProvider::new(far)
 }
 
 /// How many modules the runner has run and how many fell back to forked children, since this
