@@ -5,8 +5,10 @@
 //! per (engine, run line) as soon as it is known. A worker that dies, hangs past its deadline or
 //! runs out of memory is replaced; the (engine, run line) it was on gets a `crash`, `timeout` or
 //! `oom` outcome and the rest of the case continues in the new worker, so nothing observed is lost.
-//! [`Sandbox::run_batch`] (in `batch`) sends many cases to the object path at once.
+//! [`Sandbox::run_batch`] (in `batch`) sends many cases to the object path at once;
+//! [`Sandbox::run_abi`] (in `abi`) runs `clif-diff abi`'s C-interop batches the same way.
 
+mod abi;
 mod batch;
 
 use crate::case::TestCase;
@@ -484,6 +486,10 @@ fn serve() -> Result<()> {
         if let Ok(b) = serde_json::from_str::<batch::BatchRequest>(&line) {
             batch::serve(b, &mut out)?;
             crate::coverage::worker::request_done();
+            continue;
+        }
+        if let Ok(a) = serde_json::from_str::<abi::AbiRequest>(&line) {
+            abi::serve(a, &mut out)?;
             continue;
         }
         if let Ok(o) = serde_json::from_str::<OptimizeRequest>(&line) {

@@ -12,7 +12,8 @@ use std::str::FromStr;
 use target_lexicon::{Architecture, Triple};
 
 /// The ISA families clif-diff knows how to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Arch {
     X86_64,
     Aarch64,

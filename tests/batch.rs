@@ -260,17 +260,55 @@ fn batches_through_the_sandbox_match_single_case_runs() {
     ));
 }
 
+/// Every engine takes batches through the same worker request ([`clif_diff::engine::Engine::run_batch`]):
+/// the interpreter and the JIT run them case by case, and give what single runs give.
 #[test]
-fn batches_are_object_only() {
-    let c = mul("x86_64", 1);
-    let err = sandbox()
-        .run_batch(
-            &[&c],
-            &EngineSpec::plain(EngineKind::Jit),
-            &RunOptions::default(),
-        )
-        .unwrap_err();
-    assert!(err.to_string().contains("object"), "{err}");
+fn every_engine_takes_batches() {
+    let cases = [
+        mul("x86_64", 2),
+        segfault("x86_64"),
+        mul("x86_64", 7),
+        mul("aarch64", 3),
+    ];
+    let refs: Vec<&TestCase> = cases.iter().collect();
+    let opts = RunOptions::default();
+    let mut sb = sandbox();
+    for kind in [EngineKind::Interp, EngineKind::Jit] {
+        let spec = EngineSpec::plain(kind);
+        let batched = sb.run_batch(&refs, &spec, &opts).unwrap();
+        for (case, got) in cases.iter().zip(&batched) {
+            let single = sb
+                .run(case, std::slice::from_ref(&spec), &opts)
+                .unwrap()
+                .outcomes
+                .remove(0);
+            assert_eq!(got.len(), case.runs.len());
+            for (b, s) in got.iter().zip(&single) {
+                assert_eq!(b.kind(), s.kind(), "{kind}: batched {b} vs single {s}");
+                assert!(
+                    same_outcome(b, s)
+                        || b.to_string() == s.to_string()
+                        || matches!(b, Outcome::Crash { .. }),
+                    "{kind}: batched {b} vs single {s}"
+                );
+            }
+        }
+        assert_eq!(
+            returned(&batched[2][1]),
+            Some(-7),
+            "{kind}: after the crash"
+        );
+    }
+    // The JIT cannot run aarch64 code here, and says so; the interpreter can.
+    let jit = sb
+        .run_batch(&refs, &EngineSpec::plain(EngineKind::Jit), &opts)
+        .unwrap();
+    assert!(
+        matches!(jit[3][0], Outcome::Unsupported { .. }),
+        "{}",
+        jit[3][0]
+    );
+    assert!(matches!(jit[1][0], Outcome::Crash { .. }), "{}", jit[1][0]);
 }
 
 #[test]

@@ -162,3 +162,38 @@ fn generator_signatures_run_through_c_too() {
         .count();
     assert!(long > 10, "{long} of 60 have more than 8 params");
 }
+
+/// Cranelift compiles interop cases in a sandbox worker: a crash inside it (planted: an abort
+/// while compiling one case) costs that case alone, and the rest of its batch is still tested.
+#[test]
+fn a_worker_that_dies_compiling_one_case_loses_only_that_case() {
+    let sigs = [
+        "(i64, i32) -> i64",
+        "(i8 sext, f64) -> i32",
+        "(i16 uext) -> i16",
+        "(f32, f32) -> f32",
+        "(i64 sarg(24)) -> i64",
+    ];
+    let victim = sigs[1];
+    let mut args = vec!["--fault-worker-dies-on", victim];
+    for s in &sigs {
+        args.extend(["--sig", s]);
+    }
+    let (code, rows) = abi_json(&args);
+    assert_eq!(code, Some(1), "a crash is a finding");
+    assert_eq!(rows.len(), sigs.len());
+    for row in &rows {
+        let outcome = &row["outcome"];
+        if row["signature"] == victim {
+            assert_eq!(outcome["verdict"], "crash", "{row:#}");
+            let detail = outcome["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("worker died") && detail.contains("SIGABRT"),
+                "{detail}"
+            );
+        } else {
+            assert_eq!(outcome["verdict"], "agree", "{row:#}");
+            assert!(outcome["checks"].as_u64().unwrap() > 0);
+        }
+    }
+}

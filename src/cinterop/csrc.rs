@@ -22,10 +22,14 @@ use crate::target::Arch;
 use std::fmt::Write;
 
 /// Test-only faults of the C side, to prove that mismatches are seen and named.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CFaults {
     /// The C callee expects argument `i` to differ in its lowest bit from what is passed.
     pub wrong_arg: Option<usize>,
+    /// The worker aborts while compiling the case with this signature (as printed): a Cranelift
+    /// crash no `catch_unwind` contains, to prove that a batch loses only that case.
+    #[serde(default)]
+    pub worker_dies_on: Option<String>,
 }
 
 const PRELUDE: &str = r#"#include <stdint.h>
@@ -167,7 +171,7 @@ fn ret_name(j: usize, s: Scalar, e: Ext) -> String {
 }
 
 /// The C source for a batch of cases, `k` being each case's index in `cases`.
-pub fn source(cases: &[AbiCase], faults: CFaults, arch: Arch) -> String {
+pub fn source(cases: &[AbiCase], faults: &CFaults, arch: Arch) -> String {
     let mut out = String::from(PRELUDE);
     for (k, case) in cases.iter().enumerate() {
         case_source(&mut out, k, case, faults, arch);
@@ -198,7 +202,7 @@ int main(int argc, char **argv) {
     out
 }
 
-fn case_source(out: &mut String, k: usize, case: &AbiCase, faults: CFaults, arch: Arch) {
+fn case_source(out: &mut String, k: usize, case: &AbiCase, faults: &CFaults, arch: Arch) {
     let sig = &case.sig;
     let _ = writeln!(out, "\n/* case {k}: {} */", sig.text());
     for (i, p) in sig.params.iter().enumerate() {

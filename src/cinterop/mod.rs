@@ -19,8 +19,10 @@
 //! * [`clif`] and [`csrc`]: the two halves; [`record`]: how Cranelift reports to C;
 //! * [`known`]: known divergences, by signature shape;
 //! * [`run`]: one object, one C file, one link, one process for a whole batch of signatures.
+//!   It runs in a sandbox worker ([`crate::sandbox::Sandbox::run_abi`]), like every engine.
 //!
-//! x86-64 System V only (the host's `cc`).
+//! x86-64 System V natively; aarch64, riscv64 and s390x (Linux C ABIs) through the cross gcc and
+//! `qemu-user`.
 
 pub mod clif;
 pub mod csrc;
@@ -31,5 +33,5 @@ pub mod run;
 pub mod sig;
 
 pub use csrc::CFaults;
-pub use run::{AbiOptions, AbiOutcome, Mismatch, run_cases};
+pub use run::{AbiOptions, AbiOutcome, Mismatch};
 pub use sig::{AbiCase, AbiSig, Ext, Param, Scalar, Shape, Value, random_case, random_sig};

@@ -1,5 +1,9 @@
 //! Building and running an interop batch: Cranelift object + generated C + `cc`, one program.
 //!
+//! This is worker-side code: it compiles with Cranelift, so it runs only inside a sandbox worker
+//! (the parent calls [`crate::sandbox::Sandbox::run_abi`]), where a Cranelift crash that no
+//! `catch_unwind` contains costs the batch one retry, never the harness.
+//!
 //! Each case's two Cranelift functions are first compiled alone, so a case Cranelift refuses
 //! (an error or a panic) is reported as such and left out of the program instead of breaking the
 //! link for the others. The program runs every case in turn; when it dies inside one, that case
@@ -18,13 +22,13 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_module::Module;
 use cranelift_object::{ObjectBuilder, ObjectModule};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// One failed check, as the C side reported it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mismatch {
     /// `c->clif` (C calls Cranelift) or `clif->c` (Cranelift calls C).
     pub direction: String,
@@ -35,7 +39,7 @@ pub struct Mismatch {
 }
 
 /// What one signature's interop test found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum AbiOutcome {
     /// Both directions passed every check.
@@ -49,7 +53,7 @@ pub enum AbiOutcome {
     Refused {
         message: String,
     },
-    /// The program died inside this case.
+    /// The program died inside this case, or the worker died compiling it.
     Crash {
         detail: String,
     },
@@ -89,7 +93,7 @@ impl AbiOutcome {
 }
 
 /// How to build and run interop batches.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AbiOptions {
     /// x86-64 natively, or aarch64, riscv64 or s390x through the cross gcc and qemu.
     pub arch: Arch,
@@ -127,7 +131,10 @@ fn isa(opts: &AbiOptions) -> Result<OwnedTargetIsa> {
 }
 
 /// Compiles a case's two functions alone; the reason if Cranelift refuses either.
-fn trial(isa: &OwnedTargetIsa, case: &AbiCase) -> Option<String> {
+fn trial(isa: &OwnedTargetIsa, case: &AbiCase, faults: &CFaults) -> Option<String> {
+    if faults.worker_dies_on.as_deref() == Some(case.sig.text().as_str()) {
+        std::process::abort();
+    }
     let result = catch(|| -> Result<(), String> {
         let builder = ObjectBuilder::new(
             isa.clone(),
@@ -160,19 +167,25 @@ fn trial(isa: &OwnedTargetIsa, case: &AbiCase) -> Option<String> {
     }
 }
 
-/// Runs the interop test of every case; one outcome per case, in order.
-pub fn run_cases(cases: &[AbiCase], opts: &AbiOptions) -> Result<Vec<AbiOutcome>> {
+/// Runs the interop test of every case, reporting `(index, outcome)` as each is known; every
+/// case is reported once unless this returns an error (no toolchain, the C side did not build).
+pub fn run_cases_with(
+    cases: &[AbiCase],
+    opts: &AbiOptions,
+    report: &mut dyn FnMut(usize, AbiOutcome),
+) -> Result<()> {
     crate::panics::install_hook();
     let toolchain = Toolchain::for_arch(opts.arch)?;
     let isa = isa(opts)?;
-    let mut outcomes: Vec<Option<AbiOutcome>> = vec![None; cases.len()];
     let mut good = Vec::new();
     for (k, case) in cases.iter().enumerate() {
         if let Err(e) = case.sig.c_expressible(opts.arch) {
             bail!("case {k}: {} is not C-expressible: {e}", case.sig.text());
         }
-        match trial(&isa, case) {
-            Some(message) => outcomes[k] = Some(AbiOutcome::Refused { message }),
+    }
+    for (k, case) in cases.iter().enumerate() {
+        match trial(&isa, case, &opts.faults) {
+            Some(message) => report(k, AbiOutcome::Refused { message }),
             None => good.push(k),
         }
     }
@@ -181,17 +194,10 @@ pub fn run_cases(cases: &[AbiCase], opts: &AbiOptions) -> Result<Vec<AbiOutcome>
         let program = build(&toolchain, &isa, &batch, opts)?;
         let mut start = 0;
         while start < batch.len() {
-            start = program.run_from(start, &mut |b, o| outcomes[good[b]] = Some(o), opts)?;
+            start = program.run_from(start, &mut |b, o| report(good[b], o), opts)?;
         }
     }
-    Ok(outcomes
-        .into_iter()
-        .map(|o| {
-            o.unwrap_or(AbiOutcome::Crash {
-                detail: "no answer".into(),
-            })
-        })
-        .collect())
+    Ok(())
 }
 
 struct Program {
@@ -231,7 +237,7 @@ fn build(
     let src = dir.path().join("c.c");
     let exe = dir.path().join("abi");
     std::fs::write(&obj, bytes)?;
-    std::fs::write(&src, csrc::source(cases, opts.faults, opts.arch))?;
+    std::fs::write(&src, csrc::source(cases, &opts.faults, opts.arch))?;
     // The C side is only checks and constants: no need to spend time optimising it.
     let mut cc = std::process::Command::new(&toolchain.cc);
     cc.args(["-O0", "-w", "-o"]).arg(&exe).arg(&src).arg(&obj);

@@ -2,10 +2,10 @@
 
 use super::EXIT_FINDING;
 use clif_diff::cinterop::{
-    AbiCase, AbiOptions, AbiOutcome, AbiSig, CFaults, Param, Scalar, Shape, random_case,
-    random_sig, run_cases,
+    AbiCase, AbiOptions, AbiOutcome, AbiSig, CFaults, Param, Scalar, Shape, random_case, random_sig,
 };
 use clif_diff::known::KnownBuckets;
+use clif_diff::sandbox::{Sandbox, WorkerCommand};
 use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,6 +45,9 @@ pub struct Args {
     /// Test-only: the C callee expects argument I to differ from what is passed.
     #[arg(long, hide = true)]
     pub fault_c_arg: Option<usize>,
+    /// Test-only: the worker aborts while compiling the case with this signature.
+    #[arg(long, hide = true, value_name = "SIGNATURE")]
+    pub fault_worker_dies_on: Option<String>,
 }
 
 pub fn main(args: Args) -> anyhow::Result<i32> {
@@ -52,6 +55,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         arch: args.target,
         faults: CFaults {
             wrong_arg: args.fault_c_arg,
+            worker_dies_on: args.fault_worker_dies_on.clone(),
         },
         ..AbiOptions::default()
     };
@@ -93,9 +97,10 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         cases
     };
     let t0 = Instant::now();
+    let mut sandbox = Sandbox::new(WorkerCommand::from_env()?);
     let mut outcomes = Vec::new();
     for chunk in cases.chunks(args.batch.max(1)) {
-        outcomes.extend(run_cases(chunk, &opts)?);
+        outcomes.extend(sandbox.run_abi(chunk, &opts)?);
     }
     let secs = t0.elapsed().as_secs_f64();
 
@@ -235,6 +240,7 @@ fn replay(
         entries.push((arch, bucket.trim().to_string(), random_case(rng, sig)));
     }
     let mut bad = 0;
+    let mut sandbox = Sandbox::new(WorkerCommand::from_env()?);
     let mut archs: Vec<clif_diff::target::Arch> = entries.iter().map(|e| e.0).collect();
     archs.dedup();
     archs.sort_by_key(|a| a.name());
@@ -243,7 +249,7 @@ fn replay(
         let group: Vec<&(clif_diff::target::Arch, String, AbiCase)> =
             entries.iter().filter(|e| e.0 == arch).collect();
         let cases: Vec<AbiCase> = group.iter().map(|e| e.2.clone()).collect();
-        let outcomes = run_cases(
+        let outcomes = sandbox.run_abi(
             &cases,
             &AbiOptions {
                 arch,

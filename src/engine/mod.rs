@@ -7,7 +7,11 @@
 //! * [`object`]: `cranelift-object`, the system (or cross) `cc`, and the resulting program run
 //!   natively or under `qemu-user`; [`batch`] runs many cases through one link and one process.
 //!
-//! Engines are only ever called inside a sandbox worker (see [`crate::sandbox`]); each reports one
+//! All three implement [`Engine`]; [`EngineKind::engine`] picks one, and [`execute`] is the one
+//! entry point campaigns, `run`, `reduce` and the cargo-fuzz targets share.
+//!
+//! Engines are only ever called inside a sandbox worker (see [`crate::sandbox`]), or in the
+//! cargo-fuzz process, where a crash is what libFuzzer reports anyway; each reports one
 //! [`Outcome`] per run line through a callback, as soon as it is known, so that a worker that dies
 //! mid-case loses nothing already observed.
 
@@ -27,6 +31,7 @@ use crate::case::TestCase;
 use crate::outcome::{Outcome, Phase};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -37,8 +42,112 @@ pub enum EngineKind {
     Object,
 }
 
+/// A way of executing a case.
+pub trait Engine: Sync {
+    fn kind(&self) -> EngineKind;
+
+    /// Runs the run lines `runs` of `case`, reporting each outcome as it is known; every line in
+    /// `runs` is reported exactly once. Called through [`execute`], which has already answered
+    /// what no engine can run.
+    fn run(
+        &self,
+        case: &TestCase,
+        spec: &EngineSpec,
+        opts: &RunOptions,
+        runs: Range<usize>,
+        report: &mut dyn FnMut(usize, Outcome),
+    );
+
+    /// Runs every run line of every case, reporting `(case, run, outcome)`. Engines that can
+    /// share work between cases (the object path: one link, one process) override it.
+    fn run_batch(
+        &self,
+        cases: &[&TestCase],
+        spec: &EngineSpec,
+        opts: &RunOptions,
+        report: &mut dyn FnMut(usize, usize, Outcome),
+    ) {
+        for (k, case) in cases.iter().enumerate() {
+            execute(case, spec, opts, 0, &mut |run, o| report(k, run, o));
+        }
+    }
+}
+
+/// `cranelift-interpreter`, with `sarg` copies and symbols modelled ([`interp`]).
+pub struct Interpreter;
+/// `cranelift-jit` ([`jit`]).
+pub struct Jit;
+/// `cranelift-object` and the system linker ([`object`], [`batch`]).
+pub struct ObjectPath;
+
+impl Engine for Interpreter {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Interp
+    }
+    fn run(
+        &self,
+        case: &TestCase,
+        spec: &EngineSpec,
+        opts: &RunOptions,
+        runs: Range<usize>,
+        report: &mut dyn FnMut(usize, Outcome),
+    ) {
+        interp::run(case, spec, opts, runs, report)
+    }
+}
+
+impl Engine for Jit {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Jit
+    }
+    fn run(
+        &self,
+        case: &TestCase,
+        spec: &EngineSpec,
+        opts: &RunOptions,
+        runs: Range<usize>,
+        report: &mut dyn FnMut(usize, Outcome),
+    ) {
+        jit::run(case, spec, opts, runs, report)
+    }
+}
+
+impl Engine for ObjectPath {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Object
+    }
+    fn run(
+        &self,
+        case: &TestCase,
+        spec: &EngineSpec,
+        opts: &RunOptions,
+        runs: Range<usize>,
+        report: &mut dyn FnMut(usize, Outcome),
+    ) {
+        object::run(case, spec, opts, runs, report)
+    }
+    fn run_batch(
+        &self,
+        cases: &[&TestCase],
+        spec: &EngineSpec,
+        opts: &RunOptions,
+        report: &mut dyn FnMut(usize, usize, Outcome),
+    ) {
+        batch::run_batch_with(cases, spec, opts, report)
+    }
+}
+
 impl EngineKind {
     pub const ALL: [EngineKind; 3] = [EngineKind::Interp, EngineKind::Jit, EngineKind::Object];
+
+    /// The engine of this kind.
+    pub fn engine(self) -> &'static dyn Engine {
+        match self {
+            EngineKind::Interp => &Interpreter,
+            EngineKind::Jit => &Jit,
+            EngineKind::Object => &ObjectPath,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -346,17 +455,25 @@ pub fn execute(
     report: &mut dyn FnMut(usize, Outcome),
 ) {
     let runs = first..case.runs.len();
+    debug_assert_eq!(spec.kind.engine().kind(), spec.kind);
     if runs.is_empty() {
         return;
     }
     if let Some(reason) = undefined_symbol(case) {
         return report_all(runs, Outcome::Unsupported { reason }, report);
     }
-    match spec.kind {
-        EngineKind::Interp => interp::run(case, spec, opts, runs, report),
-        EngineKind::Jit => jit::run(case, spec, opts, runs, report),
-        EngineKind::Object => object::run(case, spec, opts, runs, report),
-    }
+    spec.kind.engine().run(case, spec, opts, runs, report)
+}
+
+/// Runs every run line of every case on `spec`, reporting `(case, run, outcome)`; the engine
+/// decides how ([`Engine::run_batch`]).
+pub fn execute_batch(
+    cases: &[&TestCase],
+    spec: &EngineSpec,
+    opts: &RunOptions,
+    report: &mut dyn FnMut(usize, usize, Outcome),
+) {
+    spec.kind.engine().run_batch(cases, spec, opts, report)
 }
 
 /// A function the case calls or takes the address of that only upstream's test runner provides

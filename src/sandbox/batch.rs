@@ -1,16 +1,17 @@
-//! Object-path batches through a worker: the parent-side entry point campaigns use.
+//! Batches through a worker: the parent-side entry point campaigns use for the object path.
 //!
 //! [`Sandbox::run_batch`] ships a batch of cases to the worker, which runs them with
-//! [`crate::engine::batch::run_batch_with`] and streams one outcome per (case, run line). If the
+//! [`crate::engine::execute_batch`] (one link and one process for the object path, case by case
+//! for the others) and streams one outcome per (case, run line). If the
 //! worker itself dies or hangs (a compiler abort, a stack overflow, an out-of-memory), the cases
 //! without an answer are retried one by one through [`Sandbox::run`], which attributes the death
 //! to the case that caused it.
 
 use super::{Sandbox, Worker};
 use crate::case::TestCase;
-use crate::engine::{EngineKind, EngineSpec, RunOptions};
+use crate::engine::{EngineSpec, RunOptions};
 use crate::outcome::{Outcome, Phase};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::mpsc::RecvTimeoutError;
@@ -35,7 +36,7 @@ enum BatchResponse {
 }
 
 impl Sandbox {
-    /// Runs all run lines of `cases` on the object engine `spec` in batches; `result[case][run]`.
+    /// Runs all run lines of `cases` on the engine `spec` in one request; `result[case][run]`.
     ///
     /// Cases may mix targets and settings. Every (case, run line) gets an outcome; a worker that
     /// dies on the batch costs a retry of the unanswered cases one at a time, never an outcome.
@@ -45,9 +46,6 @@ impl Sandbox {
         spec: &EngineSpec,
         opts: &RunOptions,
     ) -> Result<Vec<Vec<Outcome>>> {
-        if spec.kind != EngineKind::Object {
-            bail!("batches are an object-path feature, not {}", spec.label());
-        }
         let mut got: Vec<Vec<Option<Outcome>>> =
             cases.iter().map(|c| vec![None; c.runs.len()]).collect();
         let req = BatchRequest {
@@ -149,7 +147,7 @@ pub(super) fn serve(req: BatchRequest, out: &mut impl Write) -> Result<()> {
         }
     }
     let refs: Vec<&TestCase> = parsed.iter().collect();
-    crate::engine::batch::run_batch_with(&refs, &req.spec, &req.opts, &mut |k, run, outcome| {
+    crate::engine::execute_batch(&refs, &req.spec, &req.opts, &mut |k, run, outcome| {
         let resp = BatchResponse::Outcome {
             case: index[k],
             run,
