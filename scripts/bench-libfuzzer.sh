@@ -4,18 +4,19 @@
 # (it builds the targets and fuzzes for the given time).
 #
 #   scripts/bench-libfuzzer.sh [--time 60] [--sanitizer address|none] [--targets differential,jit_relocs]
-#                              [--max-len 4096] [--flags '-entropic=0'] [--no-trace-compares]
-#                              [--cranelift-only] [--no-build]
+#                              [--max-len 4096] [--flags '-entropic=0'] [--instrument all]
+#                              [--no-build]
 #
 # `-entropic=0` by default: with entropic scheduling libFuzzer spent a third of its time in
 # feature bookkeeping that grows with the square of features per input (these inputs reach
 # 40,000 PCs each); `--flags ''` measures without it.
 # Each target starts from a fresh corpus with corpus/fuzz-seeds as read-only seeds, on one job.
-# `--cranelift-only` builds with scripts/rustc-cranelift-only.sh as RUSTC_WRAPPER: SanitizerCoverage
-# in Cranelift's crates (and regalloc2) only.
-# Builds other than cargo-fuzz's default (ASan, trace-compares, every crate instrumented) live in
-# their own target directories (fuzz/target-nosan, fuzz/target-ntc, fuzz/target-nosan-cr, ...) so
-# they do not replace the build that CI and `clif-diff coverage` use.
+# The instrumentation is fuzz/.cargo/config.toml's (Cranelift's crates, no comparison tracing;
+# see scripts/rustc-fuzz-instrumentation.sh); `--instrument all` measures cargo-fuzz's defaults
+# (every crate, comparison tracing).
+# Builds other than the default (ASan, tuned instrumentation) live in their own target
+# directories (fuzz/target-nosan, fuzz/target-all, fuzz/target-nosan-all) so they do not replace
+# the build that CI and `clif-diff coverage` use.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
@@ -25,8 +26,7 @@ targets=differential,jit_relocs
 max_len=4096
 flags=-entropic=0
 build=1
-ntc=0
-cr=0
+inst=tuned
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) time=$2; shift 2 ;;
@@ -34,8 +34,7 @@ while [ $# -gt 0 ]; do
     --targets) targets=$2; shift 2 ;;
     --max-len) max_len=$2; shift 2 ;;
     --flags) flags=$2; shift 2 ;;
-    --no-trace-compares) ntc=1; shift ;;
-    --cranelift-only) cr=1; shift ;;
+    --instrument) inst=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench-libfuzzer: unknown argument $1" >&2; exit 2 ;;
@@ -44,12 +43,14 @@ done
 dir_args=()
 suffix=""
 [ "$san" = none ] && suffix=-nosan
-[ "$ntc" = 1 ] && suffix=$suffix-ntc && dir_args=(--no-trace-compares)
-wrapper=()
-[ "$cr" = 1 ] && suffix=$suffix-cr && wrapper=(env "RUSTC_WRAPPER=$PWD/../scripts/rustc-cranelift-only.sh")
+case "$inst" in
+  tuned) ;;
+  all) suffix=$suffix-all; export CLIF_DIFF_FUZZ_INSTRUMENT=all ;;
+  *) echo "bench-libfuzzer: --instrument tuned|all, not $inst" >&2; exit 2 ;;
+esac
 [ -n "$suffix" ] && dir_args+=(--target-dir "target$suffix")
 if [ "$build" = 1 ]; then
-  "${wrapper[@]}" cargo +nightly fuzz build -O -s "$san" "${dir_args[@]}" >&2
+  cargo +nightly fuzz build -O -s "$san" "${dir_args[@]}" >&2
 fi
 printf '%-13s %-9s %8s %10s %8s %8s %9s\n' target sanitizer seconds executions exec/s cov ft
 IFS=, read -r -a list <<< "$targets"
@@ -74,4 +75,9 @@ for t in "${list[@]}"; do
     echo "  (stopped at a finding; log: $log)" >&2
   rm -rf "$corpus"
 done
-echo "flags: cargo +nightly fuzz build -O -s $san ${dir_args[*]} (cargo-fuzz: sancov inline-8bit-counters, pc-table$([ "$ntc" = 1 ] || echo ', trace-compares'); -O: no debug assertions$([ "$cr" = 1 ] && echo '; in Cranelift crates and regalloc2 only')), -max_len=$max_len $flags, 1 job" >&2
+if [ "$inst" = all ]; then
+  what='sancov inline-8bit-counters, pc-table, trace-compares in every crate (CLIF_DIFF_FUZZ_INSTRUMENT=all)'
+else
+  what='sancov inline-8bit-counters, pc-table in Cranelift crates and regalloc2 only (fuzz/.cargo/config.toml)'
+fi
+echo "flags: cargo +nightly fuzz build -O -s $san ${dir_args[*]} ($what; -O: no debug assertions), -max_len=$max_len $flags, 1 job" >&2

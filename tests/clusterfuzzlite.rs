@@ -96,3 +96,74 @@ fn the_build_script_builds_every_fuzz_target() {
         );
     }
 }
+
+/// Runs the rustc wrapper of fuzz/.cargo/config.toml on `args` with `echo` as the compiler, and
+/// returns the arguments it would have passed to rustc.
+fn wrapped(args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    let config: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("fuzz/.cargo/config.toml")).unwrap())
+            .unwrap();
+    // Cargo resolves a wrapper path with a slash against the directory that holds `.cargo`.
+    let wrapper = root()
+        .join("fuzz")
+        .join(config["build"]["rustc-wrapper"].as_str().unwrap());
+    let out = std::process::Command::new(&wrapper)
+        .arg("echo")
+        .args(args)
+        .env_remove("CLIF_DIFF_FUZZ_INSTRUMENT")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", wrapper.display()));
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Every fuzz build instruments Cranelift's crates (edges, PC table) and nothing else, without
+/// comparison tracing; sanitizers stay everywhere; `CLIF_DIFF_FUZZ_INSTRUMENT=all` is cargo-fuzz's.
+#[test]
+fn fuzz_builds_instrument_cranelift_without_comparison_tracing() {
+    let sancov = [
+        "-Cpasses=sancov-module",
+        "-Cllvm-args=-sanitizer-coverage-level=4",
+        "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
+        "-Cllvm-args=-sanitizer-coverage-pc-table",
+        "-Cllvm-args=-sanitizer-coverage-trace-compares",
+        "-Zsanitizer=address",
+    ];
+    let args = |krate: &'static str| [&["--crate-name", krate][..], &sancov[..]].concat();
+    for krate in ["cranelift_codegen", "regalloc2"] {
+        let got = wrapped(&args(krate), &[]);
+        assert!(
+            got.contains(&"-Cpasses=sancov-module".to_string()),
+            "{krate}: {got:?}"
+        );
+        assert!(got.contains(&"-Cllvm-args=-sanitizer-coverage-pc-table".to_string()));
+        assert!(
+            !got.iter().any(|a| a.contains("trace-compares")),
+            "{krate}: {got:?}"
+        );
+        assert!(got.contains(&"-Zsanitizer=address".to_string()));
+    }
+    for krate in ["clif_diff", "cranelift_reader", "serde"] {
+        let got = wrapped(&args(krate), &[]);
+        let got_sancov = got
+            .iter()
+            .any(|a| a.contains("sancov") || a.contains("sanitizer-coverage"));
+        // Every `cranelift_*` crate counts as Cranelift's (the reader too: the prefix decides).
+        assert_eq!(
+            got_sancov,
+            krate.starts_with("cranelift_"),
+            "{krate}: {got:?}"
+        );
+        assert!(
+            got.contains(&"-Zsanitizer=address".to_string()),
+            "{krate}: {got:?}"
+        );
+    }
+    let all = wrapped(&args("serde"), &[("CLIF_DIFF_FUZZ_INSTRUMENT", "all")]);
+    assert_eq!(all, args("serde"));
+}
