@@ -171,10 +171,13 @@ pub fn differential(input: &HostCase) {
     let report = run_in_process(&input.case, &plan.engines, &plan.opts);
     abort_on_finding(&input.case, &plan, &report);
     if timing() {
-        let (served, fell_back) = engine::runner::stats();
+        let s = engine::runner::stats();
         eprintln!(
-            "clif-diff timing: input {:?} (JIT runner: {served} modules served, {fell_back} fell back to forks)",
-            t0.elapsed()
+            "clif-diff timing: input {:?} (JIT runner: {} modules served, {} fell back to forks, {} runners started)",
+            t0.elapsed(),
+            s.served,
+            s.fell_back,
+            s.started
         );
     }
 }

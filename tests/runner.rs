@@ -147,12 +147,38 @@ fn the_persistent_runner_agrees_with_forked_children() {
     }
     assert!(files >= 20, "{files} files");
 
+    // Traps between returns: each trap is unwound in the runner, which answers the lines after
+    // it; no new runner is started for them.
+    let traps = case("tests/cases/traps-between-returns.clif");
+    jit(&data, &opts(JitRunner::Persistent, JitMemory::System)); // a live runner
+    let before = runner::stats().started;
+    let trapped = jit(&traps, &opts(JitRunner::Persistent, JitMemory::System));
+    assert_eq!(
+        shown(&trapped),
+        shown(&jit(&traps, &opts(JitRunner::Fork, JitMemory::System)))
+    );
+    let codes: Vec<&str> = trapped
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Trap { code } => Some(code.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, ["user42", "int_divz", "user7"], "{trapped:?}");
+    assert!(before > 0, "a runner was running before the traps");
+    assert_eq!(
+        runner::stats().started,
+        before,
+        "a trap restarted the runner"
+    );
+
     // Every module above ran in the runner; none fell back to forks.
-    let (served, fell_back) = runner::stats();
-    assert_eq!(fell_back, 0);
+    let stats = runner::stats();
+    assert_eq!(stats.fell_back, 0);
     assert!(
-        served >= ran + 5,
-        "the runner served {served} modules of {ran} + 5"
+        stats.served >= ran + 7,
+        "the runner served {} modules of {ran} + 7",
+        stats.served
     );
 }
 

@@ -263,3 +263,72 @@ fn an_emulator_crash_is_a_skip_not_a_finding() {
         other => panic!("object: {other}: {object}"),
     }
 }
+
+/// The object program sets its own limits (the harness spawns it without a fork): no core
+/// dumps, a 1 GiB address space, and death with the process that started it.
+#[test]
+fn object_programs_run_limited_and_die_with_their_parent() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/loop-forever.clif");
+    let mut cli = bin()
+        .args(["run", file.to_str().unwrap(), "--engines", "object"])
+        .args(["--timeout-ms", "20000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = |pid: u32, key: &str| -> Option<String> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        Some(line[key.len()..].trim().to_string())
+    };
+    let descends_from = |mut pid: u32, root: u32| {
+        while pid > 1 {
+            if pid == root {
+                return true;
+            }
+            pid = match status(pid, "PPid:").and_then(|p| p.parse().ok()) {
+                Some(p) => p,
+                None => return false,
+            };
+        }
+        false
+    };
+    let program = (0..200).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::fs::read_dir("/proc").unwrap().find_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = cmd.trim_end_matches('\0');
+            (cmd.contains("/obj-") && cmd.ends_with("/cases") && descends_from(pid, cli.id()))
+                .then_some(pid)
+        })
+    });
+    let Some(program) = program else {
+        cli.kill().unwrap();
+        panic!("the object program never started");
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{program}/limits")).unwrap();
+    let limit = |name: &str| {
+        let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(limit("Max core file size"), ["0", "0"], "{limits}");
+    assert_eq!(
+        limit("Max address space"),
+        ["1073741824", "1073741824"],
+        "{limits}"
+    );
+    let parent: i32 = status(program, "PPid:").unwrap().parse().unwrap();
+    // SAFETY: a process of this test's own tree.
+    unsafe { libc::kill(parent, libc::SIGKILL) };
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        status(program, "State:").is_none_or(|s| s.starts_with('Z'))
+    });
+    cli.kill().ok();
+    cli.wait().unwrap();
+    assert!(gone, "the object program outlived its parent");
+}

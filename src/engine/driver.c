@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -116,7 +118,27 @@ static int hexval(int c) {
     return -1;
 }
 
+/* The limits the harness would otherwise set between fork and exec (a fork of a large
+ * instrumented fuzzer costs as much as a case, so the harness spawns without one): no core
+ * dumps; death with the harness (CLIF_DIFF_PARENT, its pid, closes the race with a harness that
+ * died before the prctl); an address-space cap from CLIF_DIFF_AS_LIMIT, for native runs (qemu
+ * ignores RLIMIT_AS, which would limit qemu itself). */
+static void limit_self(void) {
+    struct rlimit zero = {0, 0};
+    setrlimit(RLIMIT_CORE, &zero);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const char *parent = getenv("CLIF_DIFF_PARENT");
+    if (parent && (long)getppid() != atol(parent)) _exit(0);
+    const char *as = getenv("CLIF_DIFF_AS_LIMIT");
+    if (as) {
+        rlim_t n = (rlim_t)strtoull(as, NULL, 10);
+        struct rlimit lim = {n, n};
+        setrlimit(RLIMIT_AS, &lim);
+    }
+}
+
 int main(void) {
+    limit_self();
     stack_t ss;
     ss.ss_sp = alt_stack;
     ss.ss_size = sizeof alt_stack;

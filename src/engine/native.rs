@@ -41,12 +41,12 @@ const FAULTS: [i32; 5] = [
     libc::SIGTRAP,
 ];
 
-extern "C" fn on_fault(signo: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let pc = fault_pc(ctx);
-    let mut msg = [0u8; 13];
-    msg[0] = b'S';
-    msg[1..5].copy_from_slice(&signo.to_le_bytes());
-    msg[5..13].copy_from_slice(&pc.to_le_bytes());
+/// A fault handler for `SA_SIGINFO`.
+pub(super) type Handler = extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void);
+
+/// Reports the fault and ends the child: the end of every forked child's run.
+pub(super) extern "C" fn on_fault(signo: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let msg = signal_message(b'S', signo, fault_pc(ctx));
     let fd = REPORT_FD.load(Ordering::Relaxed);
     // SAFETY: write and _exit are async-signal-safe.
     unsafe {
@@ -55,26 +55,36 @@ extern "C" fn on_fault(signo: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::
     }
 }
 
+/// A signal answer: `S` (the child dies with it) or `T` (the runner trapped and goes on), the
+/// signal number and the faulting PC.
+pub(super) fn signal_message(kind: u8, signo: i32, pc: u64) -> [u8; 13] {
+    let mut msg = [0u8; 13];
+    msg[0] = kind;
+    msg[1..5].copy_from_slice(&signo.to_le_bytes());
+    msg[5..13].copy_from_slice(&pc.to_le_bytes());
+    msg
+}
+
 #[cfg(target_arch = "x86_64")]
-fn fault_pc(ctx: *mut libc::c_void) -> u64 {
+pub(super) fn fault_pc(ctx: *mut libc::c_void) -> u64 {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     unsafe { (*(ctx as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] as u64 }
 }
 
 #[cfg(target_arch = "aarch64")]
-fn fault_pc(ctx: *mut libc::c_void) -> u64 {
+pub(super) fn fault_pc(ctx: *mut libc::c_void) -> u64 {
     // SAFETY: as above.
     unsafe { (*(ctx as *const libc::ucontext_t)).uc_mcontext.pc }
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn fault_pc(_ctx: *mut libc::c_void) -> u64 {
+pub(super) fn fault_pc(_ctx: *mut libc::c_void) -> u64 {
     0
 }
 
-/// Child side: install fault handlers on an alternate stack (generated code may have exhausted
-/// the normal one).
-pub(super) unsafe fn install_child_handlers(alt_stack: &mut [u8]) {
+/// Child side: install `handler` for every fault, on an alternate stack (generated code may have
+/// exhausted the normal one).
+pub(super) unsafe fn install_child_handlers(alt_stack: &mut [u8], handler: Handler) {
     // SAFETY: plain libc calls on memory we own; only called in the freshly forked child.
     unsafe {
         let ss = libc::stack_t {
@@ -85,7 +95,7 @@ pub(super) unsafe fn install_child_handlers(alt_stack: &mut [u8]) {
         libc::sigaltstack(&ss, std::ptr::null_mut());
         for sig in FAULTS {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_fault as *const () as usize;
+            sa.sa_sigaction = handler as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, std::ptr::null_mut());
@@ -159,7 +169,7 @@ unsafe fn one_child(calls: &[Call], timeout: Duration) -> Vec<ChildEnd> {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             libc::close(rd);
             REPORT_FD.store(wr, Ordering::Relaxed);
-            install_child_handlers(&mut alt_stack);
+            install_child_handlers(&mut alt_stack, on_fault);
             for (c, r) in calls.iter().zip(rets.iter_mut()) {
                 (c.tramp)(c.args.as_ptr(), r.as_mut_ptr());
                 let mut msg = Vec::with_capacity(1 + r.len());
@@ -176,14 +186,14 @@ unsafe fn one_child(calls: &[Call], timeout: Duration) -> Vec<ChildEnd> {
         unsafe { libc::close(rd) };
         return vec![ChildEnd::Exited { code: -1 }];
     }
-    let (ends, timed_out) = read_ends(rd, calls, timeout);
+    let answers = read_ends(rd, calls, timeout);
     // SAFETY: rd is ours and read no more.
     unsafe { libc::close(rd) };
-    if timed_out || ends.len() < calls.len() {
+    if answers.timed_out || answers.ends.len() < calls.len() {
         // SAFETY: pid is our child; it has nothing left to say.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    close_ends(ends, calls.len(), timed_out, reap(pid))
+    close_ends(answers, calls.len(), reap(pid))
 }
 
 /// Waits for child `pid` and returns its wait status.
@@ -194,17 +204,15 @@ pub(super) fn reap(pid: i32) -> i32 {
     status
 }
 
-/// Completes `ends` (the answers a child gave for `n` calls) with the end of the call it died
-/// in, if it died mid-call: the timeout, or what its wait `status` says.
-pub(super) fn close_ends(
-    mut ends: Vec<ChildEnd>,
-    n: usize,
-    timed_out: bool,
-    status: i32,
-) -> Vec<ChildEnd> {
-    let answered_all = ends.len() == n;
-    let last_was_signal = matches!(ends.last(), Some(ChildEnd::Signal { .. }));
-    if !answered_all && !last_was_signal {
+/// Completes a child's answers to `n` calls with the end of the call it died in, if it died
+/// mid-call without saying how: the timeout, or what its wait `status` says.
+pub(super) fn close_ends(answers: Answers, n: usize, status: i32) -> Vec<ChildEnd> {
+    let Answers {
+        mut ends,
+        timed_out,
+        fatal,
+    } = answers;
+    if ends.len() < n && !fatal {
         ends.push(if timed_out {
             ChildEnd::Timeout
         } else if libc::WIFSIGNALED(status) {
@@ -220,14 +228,28 @@ pub(super) fn close_ends(
     ends
 }
 
-/// Reads a child's answers to `calls` from `fd`: `R` and the result buffer per call, or `S`,
-/// signal number and PC from the fault handler, which ends the child. Each call has `timeout`
-/// of its own. Returns the answers and whether the deadline passed; stops at the first fault,
-/// at end of file, or when every call is answered.
-pub(super) fn read_ends(fd: i32, calls: &[Call], timeout: Duration) -> (Vec<ChildEnd>, bool) {
+/// What a child answered, and how its answers stopped.
+pub(super) struct Answers {
+    pub ends: Vec<ChildEnd>,
+    /// A call's deadline passed.
+    pub timed_out: bool,
+    /// The last end is the fault the child died of (an `S` answer).
+    pub fatal: bool,
+}
+
+/// Reads a child's answers to `calls` from `fd`: `R` and the result buffer per call; `S`,
+/// signal number and PC from the fault handler, which ends the child; or `T`, the same for a
+/// trap the persistent runner survived. Each call has `timeout` of its own. Stops at the first
+/// fatal fault, at end of file, at the deadline, or when every call is answered.
+pub(super) fn read_ends(fd: i32, calls: &[Call], timeout: Duration) -> Answers {
     let mut ends = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut deadline = Instant::now() + timeout;
+    let stop = |ends, timed_out, fatal| Answers {
+        ends,
+        timed_out,
+        fatal,
+    };
     loop {
         // Take every complete message off the front of the buffer.
         while let Some(c) = calls.get(ends.len()) {
@@ -237,23 +259,27 @@ pub(super) fn read_ends(fd: i32, calls: &[Call], timeout: Duration) -> (Vec<Chil
                     buf.drain(..1 + c.rets_len);
                     deadline = Instant::now() + timeout;
                 }
-                Some(b'S') if buf.len() >= 13 => {
+                Some(&kind @ (b'S' | b'T')) if buf.len() >= 13 => {
                     ends.push(ChildEnd::Signal {
                         signo: i32::from_le_bytes(buf[1..5].try_into().unwrap()),
                         pc: u64::from_le_bytes(buf[5..13].try_into().unwrap()),
                     });
-                    return (ends, false);
+                    if kind == b'S' {
+                        return stop(ends, false, true);
+                    }
+                    buf.drain(..13);
+                    deadline = Instant::now() + timeout;
                 }
                 _ => break,
             }
         }
         if ends.len() == calls.len() {
-            return (ends, false);
+            return stop(ends, false, false);
         }
         match wait_readable(fd, deadline) {
             Readable::Yes => {}
-            Readable::TimedOut => return (ends, true),
-            Readable::Failed => return (ends, false),
+            Readable::TimedOut => return stop(ends, true, false),
+            Readable::Failed => return stop(ends, false, false),
         }
         let mut chunk = [0u8; 4096];
         // SAFETY: reading into a buffer we own.
@@ -262,7 +288,7 @@ pub(super) fn read_ends(fd: i32, calls: &[Call], timeout: Duration) -> (Vec<Chil
             if k < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return (ends, false);
+            return stop(ends, false, false);
         }
         buf.extend_from_slice(&chunk[..k as usize]);
     }

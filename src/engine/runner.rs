@@ -8,8 +8,14 @@
 //! and unmaps them. Libcalls and the harness's helpers are at the same addresses in the runner
 //! because it is a fork of this process.
 //!
-//! A call that faults, times out or kills the runner ends it, exactly as it ends a forked child
-//! ([`native::close_ends`]); the next case starts a new runner. The runner acknowledges each
+//! A trap in the module's code (`SIGILL` from a trap instruction, `SIGFPE` from a division) does
+//! not end the runner: the call is unwound to where the runner made it (`guard.c`, `sigsetjmp`),
+//! answered as the forked child's fault handler would have, and the runner goes on. Traps are a
+//! generator feature (one case in seven has one), and a new runner is a fork, the cost the
+//! runner exists to avoid. What the trapping code wrote before it trapped stays, as it does
+//! after a call that returns. Any other fault, a fault outside the module's code, a hang or a
+//! kill ends the runner, exactly as it ends a forked child ([`native::close_ends`]); the next
+//! case starts a new runner. The runner acknowledges each
 //! request once its memory is mapped, so a runner that was already dead is never mistaken for a
 //! crash of the case: it is restarted and the request sent again. A module the runner cannot map
 //! (an address already taken in it, a request too large) falls back to forked children — never
@@ -20,7 +26,7 @@
 use super::memory::SharedView;
 use super::native::{self, Call, ChildEnd};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Largest request the runner takes (regions, arguments); larger ones use forked children.
@@ -93,21 +99,21 @@ fn serve_calls(
             return Err(Fallback("the runner died before taking the case"));
         }
         let runner = guard.as_ref().expect("accepted by a live runner");
-        let (more, timed_out) = native::read_ends(runner.fd, rest, timeout);
-        if more.len() == rest.len() {
-            ends.extend(more);
+        let answers = native::read_ends(runner.fd, rest, timeout);
+        if answers.ends.len() == rest.len() && !answers.fatal {
+            ends.extend(answers.ends);
             continue;
         }
         // The runner ended in the middle of a call: it faulted, hung, or was killed.
         let runner = guard.take().expect("a live runner");
-        if timed_out || !matches!(more.last(), Some(ChildEnd::Signal { .. })) {
+        if !answers.fatal {
             // SAFETY: our own child.
             unsafe { libc::kill(runner.pid, libc::SIGKILL) };
         }
         let status = native::reap(runner.pid);
         // SAFETY: the descriptor is ours and closed once.
         unsafe { libc::close(runner.fd) };
-        ends.extend(native::close_ends(more, rest.len(), timed_out, status));
+        ends.extend(native::close_ends(answers, rest.len(), status));
     }
     Ok(ends)
 }
@@ -245,6 +251,7 @@ fn spawn() -> Option<Runner> {
         unsafe { libc::close(fds[0]) };
         return None;
     }
+    STARTED.fetch_add(1, Ordering::Relaxed);
     Some(Runner { pid, fd: fds[0] })
 }
 
@@ -261,7 +268,7 @@ unsafe fn serve(fd: i32, buf: &mut [u8], alt_stack: &mut [u8]) -> ! {
         let zone = super::memory::SHARED_ZONE;
         libc::munmap(zone.start as *mut libc::c_void, zone.end - zone.start);
         native::REPORT_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
-        native::install_child_handlers(alt_stack);
+        native::install_child_handlers(alt_stack, on_fault_in_runner);
         let mut mapped = [(0usize, 0usize); REGIONS_MAX];
         // u128s, for the trampoline's aligned stores.
         let mut rets = [0u128; RETS_MAX / 16];
@@ -325,6 +332,11 @@ unsafe fn serve(fd: i32, buf: &mut [u8], alt_stack: &mut [u8]) -> ! {
                 send_byte(fd, b'M');
                 continue;
             }
+            for (slot, &(a, l)) in MODULE.iter().zip(&mapped[..count]) {
+                slot.0.store(a, Ordering::Relaxed);
+                slot.1.store(l, Ordering::Relaxed);
+            }
+            MODULE_LEN.store(count, Ordering::Relaxed);
             send_byte(fd, b'A');
             let Some(m) = r.u32() else { libc::_exit(72) };
             for _ in 0..m {
@@ -342,17 +354,68 @@ unsafe fn serve(fd: i32, buf: &mut [u8], alt_stack: &mut [u8]) -> ! {
                 rets.fill(0);
                 libc::alarm(alarm);
                 let tramp: native::Tramp = std::mem::transmute(tramp as usize);
-                tramp(args.as_ptr(), rets.as_mut_ptr() as *mut u8);
+                let trapped =
+                    clif_diff_guarded_call(tramp, args.as_ptr(), rets.as_mut_ptr() as *mut u8);
                 libc::alarm(0);
-                message[0] = b'R';
-                message[1..1 + rets_len].copy_from_slice(&as_bytes(&rets)[..rets_len]);
-                if !send_all(fd, &message[..1 + rets_len]) {
+                let answer = if trapped != 0 {
+                    let (signo, pc) = (
+                        TRAP_SIGNO.load(Ordering::Relaxed),
+                        TRAP_PC.load(Ordering::Relaxed),
+                    );
+                    message[..13].copy_from_slice(&native::signal_message(b'T', signo, pc));
+                    &message[..13]
+                } else {
+                    message[0] = b'R';
+                    message[1..1 + rets_len].copy_from_slice(&as_bytes(&rets)[..rets_len]);
+                    &message[..1 + rets_len]
+                };
+                if !send_all(fd, answer) {
                     libc::_exit(0);
                 }
             }
+            MODULE_LEN.store(0, Ordering::Relaxed);
             unmap(&mapped[..count]);
         }
     }
+}
+
+unsafe extern "C" {
+    /// `guard.c`: calls `tramp(args, rets)`; 1 when a trap unwound it, 0 when it returned.
+    fn clif_diff_guarded_call(tramp: native::Tramp, args: *const u8, rets: *mut u8) -> i32;
+    /// `guard.c`: back to the running guarded call; returns only when there is none.
+    fn clif_diff_unwind_trap();
+}
+
+/// The regions (address, length) of the module whose calls the runner is making, for its fault
+/// handler; the first [`MODULE_LEN`] hold them, none between modules.
+static MODULE: [(AtomicUsize, AtomicUsize); REGIONS_MAX] =
+    [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; REGIONS_MAX];
+static MODULE_LEN: AtomicUsize = AtomicUsize::new(0);
+static TRAP_SIGNO: AtomicI32 = AtomicI32::new(0);
+static TRAP_PC: AtomicU64 = AtomicU64::new(0);
+
+/// The runner's fault handler: a trap in the module's code unwinds its call; anything else is
+/// the forked child's end ([`native::on_fault`]).
+extern "C" fn on_fault_in_runner(signo: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let pc = native::fault_pc(ctx);
+    if matches!(signo, libc::SIGILL | libc::SIGFPE) && in_module(pc) {
+        TRAP_SIGNO.store(signo, Ordering::Relaxed);
+        TRAP_PC.store(pc, Ordering::Relaxed);
+        // SAFETY: between sigsetjmp and siglongjmp are only the generated code's frames, this
+        // handler's and the kernel's signal frame, none with anything to drop.
+        unsafe { clif_diff_unwind_trap() };
+    }
+    native::on_fault(signo, info, ctx)
+}
+
+fn in_module(pc: u64) -> bool {
+    let pc = pc as usize;
+    MODULE[..MODULE_LEN.load(Ordering::Relaxed)]
+        .iter()
+        .any(|(a, l)| {
+            let a = a.load(Ordering::Relaxed);
+            pc >= a && pc < a + l.load(Ordering::Relaxed)
+        })
 }
 
 /// `/proc/<pid>/fd/<fd>` with a terminating NUL, written without allocating.
@@ -445,14 +508,25 @@ fn send_byte(fd: i32, b: u8) {
     }
 }
 
-/// How many modules the runner has run and how many fell back to forked children, since this
-/// process started (for tests and `CLIF_DIFF_FUZZ_TIMING`).
-pub fn stats() -> (u64, u64) {
-    (
-        SERVED.load(Ordering::Relaxed),
-        FELL_BACK.load(Ordering::Relaxed),
-    )
+/// What the runner did since this process started (for tests and `CLIF_DIFF_FUZZ_TIMING`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Modules it ran.
+    pub served: u64,
+    /// Modules that ran in forked children instead.
+    pub fell_back: u64,
+    /// Runners started: the first, and one after each that died.
+    pub started: u64,
+}
+
+pub fn stats() -> Stats {
+    Stats {
+        served: SERVED.load(Ordering::Relaxed),
+        fell_back: FELL_BACK.load(Ordering::Relaxed),
+        started: STARTED.load(Ordering::Relaxed),
+    }
 }
 
 static SERVED: AtomicU64 = AtomicU64::new(0);
 static FELL_BACK: AtomicU64 = AtomicU64::new(0);
+static STARTED: AtomicU64 = AtomicU64::new(0);
