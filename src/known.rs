@@ -157,6 +157,10 @@ pub struct InstPattern {
     /// parameter (`param`: of the function or of a block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arg_from: Option<ArgFrom>,
+    /// An `sdiv`/`srem` whose operands may be the minimum and `-1`
+    /// ([`crate::facts::guards::signed_overflow_possible`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_overflow_possible: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -426,9 +430,13 @@ impl InstPattern {
                     || matches!(data, InstructionData::AtomicRmw { op, .. }
                         if self.rmw_op.iter().any(|o| *o == op.to_string()));
                 let arg_ok = self.arg_from.as_ref().is_none_or(|a| a.holds(f, inst));
+                let overflow_ok = self.signed_overflow_possible.is_none_or(|want| {
+                    crate::facts::guards::signed_overflow_possible(f, inst) == want
+                });
                 ty_ok
                     && rmw_ok
                     && arg_ok
+                    && overflow_ok
                     && self.colocated.is_none_or(|want| colocated == Some(want))
             })
         })

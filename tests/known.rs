@@ -28,6 +28,33 @@ block0(v0: i64):
 }
 ";
 
+/// `srem v0, v1` with the divisor guarded as the generator guards it: zero and, with the
+/// minimum dividend, -1 become 1.
+const GUARDED_SREM_I8: &str = "block0(v0: i8, v1: i8):
+    v10 = iconst.i8 1
+    v11 = iconst.i8 0
+    v12 = icmp eq v1, v11
+    v13 = select v12, v10, v1
+    v14 = iconst.i8 -1
+    v15 = iconst.i8 -128
+    v16 = icmp eq v13, v14
+    v17 = icmp eq v0, v15
+    v18 = band v16, v17
+    v19 = select v18, v10, v13
+    v2 = srem v0, v19";
+const GUARDED_SREM_I64: &str = "block0(v0: i64, v1: i64):
+    v10 = iconst.i64 1
+    v11 = iconst.i64 0
+    v12 = icmp eq v1, v11
+    v13 = select v12, v10, v1
+    v14 = iconst.i64 -1
+    v15 = iconst.i64 0x8000000000000000
+    v16 = icmp eq v13, v14
+    v17 = icmp eq v0, v15
+    v18 = band v16, v17
+    v19 = select v18, v10, v13
+    v2 = srem v0, v19";
+
 const NEAR_MISSES: &[NearMiss] = &[
     NearMiss {
         id: "jit-x64-far-colocated-reloc",
@@ -45,6 +72,27 @@ const NEAR_MISSES: &[NearMiss] = &[
         id: "riscv64-swizzle-splat-index-high-bits",
         // The same lanes, but the index vector is not a `splat` (vrgather.vv).
         replace: &[("v2 = splat.i8x16 v1", "v2 = scalar_to_vector.i8x16 v1")],
+        append: "",
+    },
+    NearMiss {
+        id: "interp-srem-min-by-minus-one-traps",
+        // A signed division instead of a remainder.
+        replace: &[("srem", "sdiv")],
+        append: "",
+    },
+    NearMiss {
+        id: "interp-srem-min-by-minus-one-traps",
+        // The same remainders, with the generator's guard against a zero and a -1 divisor.
+        replace: &[
+            (
+                "block0(v0: i8, v1: i8):\n    v2 = srem v0, v1",
+                GUARDED_SREM_I8,
+            ),
+            (
+                "block0(v0: i64, v1: i64):\n    v2 = srem v0, v1",
+                GUARDED_SREM_I64,
+            ),
+        ],
         append: "",
     },
     NearMiss {

@@ -122,6 +122,23 @@ fn safe_divisor(f: &Function, n: Value, d: Value, signed: bool) -> bool {
     }
 }
 
+/// Whether `inst`, an `sdiv` or `srem`, may meet the minimum dividend and a `-1` divisor: neither
+/// operand is a constant that rules the pair out, and the divisor is not the generator's guard.
+/// (`srem` of that pair is 0 by the instruction's definition; the interpreter traps on it.)
+pub fn signed_overflow_possible(f: &Function, inst: cranelift_codegen::ir::Inst) -> bool {
+    let InstructionData::Binary {
+        opcode: Opcode::Sdiv | Opcode::Srem,
+        args: [n, d],
+    } = f.dfg.insts[inst]
+    else {
+        return false;
+    };
+    let bits = f.dfg.value_type(d).bits();
+    let min = i64::MIN >> (64 - bits.min(64));
+    let rules_out = |v: Value, k: i64| constant(f, v).is_some_and(|c| !eq_mod(bits, c, k));
+    !(rules_out(d, -1) || rules_out(n, min) || safe_divisor(f, n, d, true))
+}
+
 /// True when no integer division of the case can trap.
 pub fn divisions_guarded(case: &TestCase) -> bool {
     case.functions.iter().all(|f| {
