@@ -109,6 +109,11 @@ pub struct Cause {
     /// Some memory access of the case cannot be shown in bounds (undefined behaviour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unproven_memory: Option<bool>,
+    /// On the finding's run line, an engine on a side of the finding (of an `engine` kind, when
+    /// that is set) trapped with one of these codes: a wrong trap is the cause, not any
+    /// disagreement in a case that could trap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trap: Vec<String>,
     /// The finding is a C-interop divergence recognised by this signature shape
     /// (`crate::cinterop::known`); such entries never match cases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,6 +275,7 @@ impl Cause {
             && self.inst.is_none()
             && self.signature.is_none()
             && self.unproven_memory.is_none()
+            && self.trap.is_empty()
             && self.abi_shape.is_none()
             && self.any.is_empty()
     }
@@ -309,7 +315,19 @@ impl Cause {
             && self
                 .unproven_memory
                 .is_none_or(|u| u != facts::memory::accesses_in_bounds(s.case))
+            && (self.trap.is_empty() || self.trapped_on_a_side(s))
             && (self.any.is_empty() || self.any.iter().any(|c| c.holds(s)))
+    }
+
+    fn trapped_on_a_side(&self, s: &Subject) -> bool {
+        let Some(run) = s.report.runs.get(s.finding.run) else {
+            return false;
+        };
+        s.report.engines.iter().zip(&run.outcomes).any(|(e, o)| {
+            s.finding.sides.contains(&e.label())
+                && (self.engine.is_empty() || self.engine.iter().any(|k| k == e.kind.name()))
+                && matches!(o, Outcome::Trap { code } if self.trap.contains(code))
+        })
     }
 }
 

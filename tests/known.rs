@@ -363,3 +363,44 @@ fn every_known_entry_explains_its_reproducer_and_not_its_near_miss() {
     }
     assert!(checked >= 15, "{checked}");
 }
+
+/// A planted interpreter bug in a case with an unguarded `srem` (the cause's instruction, on a
+/// run line where it does not trap) stays a finding of its own: the srem entry asks for the
+/// interpreter's `int_ovf` trap on the finding's line, not for any interpreter-side mismatch.
+#[test]
+fn the_srem_entry_does_not_hide_a_planted_interpreter_bug_beside_an_srem() {
+    let known = KnownBuckets::load(&root().join("corpus/known-bugs.toml")).unwrap();
+    let mut sandbox = Sandbox::new(WorkerCommand {
+        exe: env!("CARGO_BIN_EXE_clif-diff").into(),
+    });
+    let case = TestCase::parse(
+        "; clif-diff: fault = interp-swap:iadd>isub
+test interpret
+test run
+target x86_64
+
+function %f(i64, i64) -> i64 {
+block0(v0: i64, v1: i64):
+    v2 = srem v0, v1
+    v3 = iadd v2, v0
+    return v3
+}
+; run: %f(7, 3) == 8
+",
+    )
+    .unwrap();
+    let plan = Plan::for_case(&case, &Overrides::default()).unwrap();
+    let report = check(&mut sandbox, &case, &plan).unwrap();
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.bucket.starts_with("mismatch:interp!="))
+        .unwrap_or_else(|| panic!("the planted bug is not a finding: {:?}", report.findings));
+    assert_eq!(
+        known
+            .classify(&case, &report, finding)
+            .map(|k| k.id.as_str()),
+        None,
+        "{finding:?}"
+    );
+}
