@@ -5,12 +5,14 @@
 #
 #   scripts/bench-libfuzzer.sh [--time 60] [--sanitizer address|none] [--targets differential,jit_relocs]
 #                              [--max-len 4096] [--flags '-entropic=0'] [--instrument all]
-#                              [--no-build]
+#                              [--no-build] [--repeat 1]
 #
 # `-entropic=0` by default: with entropic scheduling libFuzzer spent a third of its time in
 # feature bookkeeping that grows with the square of features per input (these inputs reach
 # 40,000 PCs each); `--flags ''` measures without it.
 # Each target starts from a fresh corpus with corpus/fuzz-seeds as read-only seeds, on one job.
+# `--repeat N` fuzzes each target N times (-seed=1..N) and prints every run and the median
+# exec/s: this machine's speed drifts by a third over a day, so one run is a weak figure.
 # The instrumentation is fuzz/.cargo/config.toml's (Cranelift's crates, no comparison tracing;
 # see scripts/rustc-fuzz-instrumentation.sh); `--instrument all` measures cargo-fuzz's defaults
 # (every crate, comparison tracing).
@@ -27,6 +29,7 @@ max_len=4096
 flags=-entropic=0
 build=1
 inst=tuned
+repeat=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) time=$2; shift 2 ;;
@@ -36,7 +39,8 @@ while [ $# -gt 0 ]; do
     --flags) flags=$2; shift 2 ;;
     --instrument) inst=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench-libfuzzer: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -55,25 +59,35 @@ fi
 printf '%-13s %-9s %8s %10s %8s %8s %9s\n' target sanitizer seconds executions exec/s cov ft
 IFS=, read -r -a list <<< "$targets"
 for t in "${list[@]}"; do
-  corpus=$(mktemp -d)
-  log=$(mktemp)
-  cargo +nightly fuzz run -O -s "$san" "${dir_args[@]}" "$t" "$corpus" ../corpus/fuzz-seeds -- \
-    -max_total_time="$time" -max_len="$max_len" -print_final_stats=1 $flags >"$log" 2>&1 || true
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
-  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
-  secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
-  [ -n "$secs" ] || secs=$time
-  if [ -z "$execs" ]; then
-    echo "bench-libfuzzer: $t did not finish; log: $log" >&2
-    continue
+  rates=()
+  for ((k = 1; k <= repeat; k++)); do
+    corpus=$(mktemp -d)
+    log=$(mktemp)
+    seed=()
+    [ "$repeat" -gt 1 ] && seed=(-seed="$k")
+    cargo +nightly fuzz run -O -s "$san" "${dir_args[@]}" "$t" "$corpus" ../corpus/fuzz-seeds -- \
+      -max_total_time="$time" -max_len="$max_len" -print_final_stats=1 "${seed[@]}" $flags >"$log" 2>&1 || true
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
+    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
+    secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    [ -n "$secs" ] || secs=$time
+    if [ -z "$execs" ]; then
+      echo "bench-libfuzzer: $t did not finish; log: $log" >&2
+      continue
+    fi
+    rate=$(( execs / (secs > 0 ? secs : 1) ))
+    rates+=("$rate")
+    printf '%-13s %-9s %8s %10s %8s %8s %9s\n' "$t" "$san" "$secs" "$execs" "$rate" "${cov:-?}" "${ft:-?}"
+    grep -q '^==[0-9]*== ERROR\|deadly signal\|clif-diff finding' "$log" &&
+      echo "  (stopped at a finding; log: $log)" >&2
+    rm -rf "$corpus"
+  done
+  if [ "$repeat" -gt 1 ] && [ ${#rates[@]} -gt 0 ]; then
+    median=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    printf '%-13s %-9s median exec/s over %d runs: %s\n' "$t" "$san" "${#rates[@]}" "$median"
   fi
-  printf '%-13s %-9s %8s %10s %8s %8s %9s\n' "$t" "$san" "$secs" "$execs" \
-    "$(( execs / (secs > 0 ? secs : 1) ))" "${cov:-?}" "${ft:-?}"
-  grep -q '^==[0-9]*== ERROR\|deadly signal\|clif-diff finding' "$log" &&
-    echo "  (stopped at a finding; log: $log)" >&2
-  rm -rf "$corpus"
 done
 if [ "$inst" = all ]; then
   what='sancov inline-8bit-counters, pc-table, trace-compares in every crate (CLIF_DIFF_FUZZ_INSTRUMENT=all)'

@@ -288,6 +288,22 @@ block0(v0: i64):
         replace: &[("set opt_level=speed", "set opt_level=none")],
         append: "",
     },
+    // Unoptimised, the i128 `select` stays a `select`.
+    NearMiss {
+        id: "aarch64-i128-minmax-vector-rule-panic",
+        replace: &[("set opt_level=speed", "set opt_level=none")],
+        append: "",
+    },
+    // Optimised, but the `select` is of i64 values: the scalar rules lower that min/max.
+    NearMiss {
+        id: "aarch64-i128-minmax-vector-rule-panic",
+        replace: &[
+            ("function %main(i128) -> i128", "function %main(i64) -> i64"),
+            ("block0(v0: i128):", "block0(v0: i64):"),
+            ("    v2 = uextend.i128 v1\n", "    v2 = bor v1, v1\n"),
+        ],
+        append: "",
+    },
 ];
 
 fn root() -> &'static Path {

@@ -215,10 +215,12 @@ fn compile(case: &TestCase, spec: &EngineSpec, opts: &RunOptions) -> Result<Comp
     let mut shared = None;
     let mut module = catch(Phase::Setup, || {
         let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-        // x64 callers of `sarg` functions copy the struct with a `memcpy` libcall.
+        // x64 callers of `sarg` functions copy the struct with a `memcpy` libcall, and cases
+        // call all four memory libcalls explicitly.
         builder.symbol("memcpy", libc::memcpy as *const u8);
         builder.symbol("memmove", libc::memmove as *const u8);
         builder.symbol("memset", libc::memset as *const u8);
+        builder.symbol("memcmp", libc::memcmp as *const u8);
         // The math libcalls, from libm by link rather than by whatever the process happens to
         // have loaded (a test binary has no libm of its own).
         for (name, f) in libm::symbols() {

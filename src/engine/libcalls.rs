@@ -2,15 +2,19 @@
 //!
 //! Upstream's interpreter has no libcall handler unless one is installed: a `call %CeilF32`
 //! traps `unreachable` there while both native engines call libm. The math libcalls are modelled
-//! here with Rust's own operations (which are IEEE-exact, as libm's are for these). Libcalls that
-//! need memory or the thread (`Memcpy`, `ElfTlsGetAddr`, …) have no model (`X86Pshufb`, the one
-//! an embedder provides, is modelled too): the run is reported
-//! `unsupported`, never a trap the native engines would disagree with.
+//! here with Rust's own operations (which are IEEE-exact, as libm's are for these), and so is
+//! `X86Pshufb`, the one an embedder provides. The memory libcalls (`Memcpy`, `Memmove`, `Memset`,
+//! `Memcmp`) need the interpreter's memory, which a libcall handler never sees: [`memory_call`]
+//! runs them on the state before the instruction reaches `step`. Libcalls that need the thread
+//! (`ElfTlsGetAddr`, …) have no model: the run is reported `unsupported`, never a trap the
+//! native engines would disagree with.
 
 use cranelift_codegen::data_value::DataValue;
-use cranelift_codegen::ir::LibCall;
+use cranelift_codegen::ir::{Function, Inst, LibCall, MemFlagsData, TrapCode, types};
+use cranelift_interpreter::address::Address;
 use cranelift_interpreter::interpreter::LibCallValues;
-use cranelift_interpreter::step::CraneliftTrap;
+use cranelift_interpreter::state::{MemoryError, State};
+use cranelift_interpreter::step::{ControlFlow, CraneliftTrap};
 use std::cell::Cell;
 
 thread_local! {
@@ -68,6 +72,78 @@ fn eval(libcall: LibCall, args: &[DataValue]) -> Option<DataValue> {
     })
 }
 
+/// Runs `inst` of `f` on `state` when it calls a memory libcall: `Assign` of its results (the
+/// destination pointer, or `memcmp`'s -1, 0 or 1: C fixes only the sign, and the generator and
+/// `facts::memory` only ever compare it with zero), or the heap-out-of-bounds trap the
+/// interpreter gives any access outside its memory. `None` for every other instruction.
+///
+/// Bytes are read in full before any is written, which is `memmove`; `memcpy` of overlapping
+/// ranges is undefined, and `facts::memory` keeps cases from doing it.
+pub fn memory_call<'a>(
+    state: &mut dyn State<'a>,
+    f: &Function,
+    inst: Inst,
+) -> Option<ControlFlow<'a>> {
+    let libcall = crate::facts::memory_libcall(f, inst)?;
+    let args: Vec<DataValue> = f
+        .dfg
+        .inst_args(inst)
+        .iter()
+        .map(|&v| state.current_frame().get(v).clone())
+        .collect();
+    let result = match (libcall, &args[..]) {
+        (LibCall::Memcpy | LibCall::Memmove, [dst, src, n]) => read(state, src, n)
+            .and_then(|bytes| write(state, dst, &bytes))
+            .map(|()| dst.clone()),
+        (LibCall::Memset, [dst, c, n]) => int(n).and_then(|n| {
+            let byte = int(c)? as u8;
+            write(state, dst, &vec![byte; n as usize]).map(|()| dst.clone())
+        }),
+        (LibCall::Memcmp, [a, b, n]) => read(state, a, n).and_then(|x| {
+            let y = read(state, b, n)?;
+            Ok(DataValue::I32(x.cmp(&y) as i32))
+        }),
+        _ => Err(MemoryError::InvalidAddress(DataValue::I64(0))),
+    };
+    Some(match result {
+        Ok(v) => ControlFlow::Assign([v].into_iter().collect()),
+        Err(_) => ControlFlow::Trap(CraneliftTrap::User(TrapCode::HEAP_OUT_OF_BOUNDS)),
+    })
+}
+
+fn int(v: &DataValue) -> Result<i64, MemoryError> {
+    match *v {
+        DataValue::I32(x) => Ok(i64::from(x)),
+        DataValue::I64(x) => Ok(x),
+        _ => Err(MemoryError::InvalidAddress(v.clone())),
+    }
+}
+
+/// Byte `i` of the memory `p` points to: the interpreter's addresses are plain integers in
+/// which the offset is the low field, as `iadd` on a pointer treats them.
+fn byte_address(p: &DataValue, i: i64) -> Result<Address, MemoryError> {
+    Address::try_from(DataValue::I64(int(p)?.wrapping_add(i)))
+}
+
+fn read<'a>(state: &dyn State<'a>, p: &DataValue, n: &DataValue) -> Result<Vec<u8>, MemoryError> {
+    (0..int(n)?)
+        .map(
+            |i| match state.checked_load(byte_address(p, i)?, types::I8, MemFlagsData::new())? {
+                DataValue::I8(b) => Ok(b as u8),
+                other => Err(MemoryError::InvalidAddress(other)),
+            },
+        )
+        .collect()
+}
+
+fn write<'a>(state: &mut dyn State<'a>, p: &DataValue, bytes: &[u8]) -> Result<(), MemoryError> {
+    for (i, &b) in bytes.iter().enumerate() {
+        let addr = byte_address(p, i as i64)?;
+        state.checked_store(addr, DataValue::I8(b as i8), MemFlagsData::new())?;
+    }
+    Ok(())
+}
+
 /// x86's `pshufb`: each byte of `b` selects a byte of `a` (low four bits), or zero (high bit).
 pub fn pshufb(a: [u8; 16], b: [u8; 16]) -> [u8; 16] {
     std::array::from_fn(|i| {
@@ -117,8 +193,8 @@ mod tests {
     #[test]
     fn a_libcall_without_a_model_is_reported_not_guessed() {
         reset();
-        assert!(handler(LibCall::Memcpy, LibCallValues::new()).is_err());
-        assert_eq!(unmodelled(), Some(LibCall::Memcpy));
+        assert!(handler(LibCall::Probestack, LibCallValues::new()).is_err());
+        assert_eq!(unmodelled(), Some(LibCall::Probestack));
         reset();
         assert_eq!(unmodelled(), None);
     }

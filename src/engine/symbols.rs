@@ -17,7 +17,8 @@
 //!   trap, as the interpreter treats the stack.
 //!
 //! The interpreter's `Interpreter` is tied to `InterpreterState`, so [`Machine`] drives `step`
-//! itself: frames, block arguments, calls, tail calls and fuel.
+//! itself: frames, block arguments, calls, tail calls and fuel, and the memory libcalls, which
+//! need memory a libcall handler never sees (`super::libcalls::memory_call`).
 
 use crate::case::TestCase;
 use crate::data::Target;
@@ -361,7 +362,11 @@ impl<'a> Machine<'a> {
             }
             self.fuel -= 1;
             let after = func.layout.next_inst(inst);
-            match step(&mut self.state, DfgInstructionContext::new(inst, &func.dfg))? {
+            let flow = match super::libcalls::memory_call(&mut self.state, func, inst) {
+                Some(flow) => flow,
+                None => step(&mut self.state, DfgInstructionContext::new(inst, &func.dfg))?,
+            };
+            match flow {
                 ControlFlow::Assign(values) => {
                     let results = func.dfg.inst_results(inst);
                     self.state

@@ -66,10 +66,13 @@ fn taint(
             let data = &f.dfg.insts[inst];
             let op = data.opcode();
             // A relocated pointer loaded from data is an address too.
+            // `memcpy`, `memmove` and `memset` return their destination pointer.
             let source = matches!(
                 op,
                 Opcode::StackAddr | Opcode::FuncAddr | Opcode::SymbolValue | Opcode::TlsValue
-            ) || super::memory::loaded_pointer(case, f, inst).is_some();
+            ) || super::memory::loaded_pointer(case, f, inst).is_some()
+                || super::memory_libcall(f, inst)
+                    .is_some_and(|l| l != cranelift_codegen::ir::LibCall::Memcmp);
             // What memory holds is data, whatever address it was read through.
             let reads = op.can_load();
             let from_address = f.dfg.inst_args(inst).iter().any(|a| t.contains(a));

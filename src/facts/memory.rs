@@ -21,6 +21,11 @@
 //! so nothing else is provably aligned everywhere); an alias region is named only on stack slots, which nothing
 //! else reaches, and one slot is accessed in one region at most.
 //!
+//! The memory libcalls are accesses too: `memcpy`/`memmove`/`memset` write their first range and
+//! read their second, `memcmp` reads both, over a constant length; `memcpy`'s two ranges must
+//! not overlap. `memcmp`'s result has a defined sign only, so [`memcmp_signs_only`] asks that it
+//! is compared with zero and used no other way.
+//!
 //! Reading a stack slot nobody wrote is undefined too: native code sees whatever was on the
 //! stack, the interpreter sees zeros. [`slots_initialized`] checks that every slot is written in
 //! full in the entry block before its address is used any other way.
@@ -28,7 +33,7 @@
 use super::{call_sites, insts};
 use crate::case::{TestCase, testcase_name};
 use cranelift_codegen::ir::{
-    ArgumentPurpose, Function, Inst, InstructionData, Opcode, StackSlot, Value, ValueDef,
+    ArgumentPurpose, Function, Inst, InstructionData, LibCall, Opcode, StackSlot, Value, ValueDef,
 };
 use std::collections::HashMap;
 
@@ -345,8 +350,12 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
     live.dedup();
     for i in live {
         let f = &case.functions[i];
-        let mut checks: Vec<(Inst, Value, i64, i64)> = insts(f)
-            .filter_map(|inst| access(f, inst).map(|(p, off, n)| (inst, p, off, n)))
+        // (instruction, address, offset, bytes, writes)
+        let mut checks: Vec<(Inst, Value, i64, i64, bool)> = insts(f)
+            .filter_map(|inst| {
+                let writes = f.dfg.insts[inst].opcode().can_store();
+                access(f, inst).map(|(p, off, n)| (inst, p, off, n, writes))
+            })
             .collect();
         // The callee's ABI copies `sarg(N)` bytes from the pointer the caller passes.
         for site in call_sites(case, i) {
@@ -357,12 +366,57 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
             };
             for (p, &a) in site.sig.params.iter().zip(args) {
                 if let ArgumentPurpose::StructArgument(n) = p.purpose {
-                    checks.push((site.inst, a, 0, i64::from(n)));
+                    checks.push((site.inst, a, 0, i64::from(n), false));
+                }
+            }
+        }
+        // The memory libcalls: a constant length, from the first pointer (written unless it is
+        // `memcmp`) and the second (read; `memset`'s is the byte), not overlapping for `memcpy`.
+        for inst in insts(f) {
+            let Some(libcall) = super::memory_libcall(f, inst) else {
+                continue;
+            };
+            let describe = || format!("%{}: `{}`", testcase_name(f), f.dfg.display_inst(inst));
+            let &[a, b, len] = f.dfg.inst_args(inst) else {
+                return Some(format!("{}: not three arguments", describe()));
+            };
+            let Some(n) = int_range(f, len)
+                .filter(|(l, h)| l == h && *l >= 0)
+                .map(|r| r.0)
+            else {
+                return Some(format!("{}: length not a known constant", describe()));
+            };
+            checks.push((inst, a, 0, n, libcall != LibCall::Memcmp));
+            if libcall != LibCall::Memset {
+                checks.push((inst, b, 0, n, false));
+            }
+            if libcall == LibCall::Memcpy && n > 0 {
+                let (Some(x), Some(y)) = (provenance(case, f, a), provenance(case, f, b)) else {
+                    return Some(format!("{}: untraceable address", describe()));
+                };
+                let private = |p: &Ptr| match p.base {
+                    Base::Slot(_) => true,
+                    Base::Param(k) => matches!(
+                        f.signature.params.get(k).map(|p| p.purpose),
+                        Some(ArgumentPurpose::StructArgument(_))
+                    ),
+                    Base::Data(_) => false,
+                };
+                let apart = if x.base == y.base {
+                    x.hi + n <= y.lo || y.hi + n <= x.lo
+                } else {
+                    private(&x) || private(&y)
+                };
+                if !apart {
+                    return Some(format!(
+                        "{}: `memcpy` of ranges that may overlap",
+                        describe()
+                    ));
                 }
             }
         }
         let mut slot_regions: HashMap<Base, cranelift_codegen::ir::AliasRegion> = HashMap::new();
-        for (inst, addr, off, n) in checks {
+        for (inst, addr, off, n, writes) in checks {
             let describe = || format!("%{}: `{}`", testcase_name(f), f.dfg.display_inst(inst));
             let Some(p) = provenance(case, f, addr) else {
                 return Some(format!("{}: untraceable address", describe()));
@@ -383,8 +437,6 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
             if let Base::Data(d) = p.base {
                 let obj = &case.data[d];
                 let (lo, hi) = (p.lo + off, p.hi + off + n);
-                // A call's check is the `sarg` copy it makes: a read.
-                let writes = f.dfg.insts[inst].opcode().can_store();
                 if writes && !obj.writable {
                     return Some(format!("{}: writes read-only %{}", describe(), obj.name));
                 }
@@ -408,6 +460,33 @@ pub fn first_out_of_bounds(case: &TestCase) -> Option<String> {
         }
     }
     None
+}
+
+/// True when every `memcmp` result is used only by comparisons with zero (`icmp` with `iconst 0`): C
+/// defines its sign, not its value, and libc's differ (a byte difference on x86_64, ±1 on
+/// aarch64).
+pub fn memcmp_signs_only(case: &TestCase) -> bool {
+    case.functions.iter().all(|f| {
+        let results: Vec<Value> = insts(f)
+            .filter(|&i| super::memory_libcall(f, i) == Some(LibCall::Memcmp))
+            .flat_map(|i| f.dfg.inst_results(i).iter().copied())
+            .collect();
+        results.is_empty()
+            || insts(f).all(|i| {
+                let compares_with_zero = match f.dfg.insts[i] {
+                    InstructionData::IntCompare {
+                        opcode: Opcode::Icmp,
+                        args: [x, y],
+                        ..
+                    } => [x, y].iter().any(|&v| int_range(f, v) == Some((0, 0))),
+                    _ => false,
+                };
+                compares_with_zero
+                    || f.dfg
+                        .inst_values(i)
+                        .all(|v| !results.contains(&f.dfg.resolve_aliases(v)))
+            })
+    })
 }
 
 /// Which promise of its memory flags the access `inst` (of `n` bytes at `off` from `p`) breaks.
@@ -558,6 +637,103 @@ mod tests {
 
     fn case(body: &str) -> TestCase {
         TestCase::parse(&format!("test run\ntarget x86_64\n\n{body}")).unwrap()
+    }
+
+    /// A function with two 16-byte slots, both filled, calling `libcall` (`sig`) with `args`
+    /// (`a0` and `a4` are pointers to byte 0 and byte 4 of `ss0`, `b0` to byte 0 of `ss1`) and
+    /// returning `ret` (an i8).
+    fn libcall_case(libcall: &str, sig: &str, args: &str, then: &str) -> TestCase {
+        case(&format!(
+            "function %f(i64) -> i8 {{
+                ss0 = explicit_slot 16
+                ss1 = explicit_slot 16
+                sig0 = {sig} system_v
+                fn0 = %{libcall} sig0
+            block0(v0: i64):
+                v1 = stack_addr.i64 ss0
+                store notrap v0, v1
+                store notrap v0, v1+8
+                v2 = stack_addr.i64 ss1
+                store notrap v0, v2
+                store notrap v0, v2+8
+                v3 = stack_addr.i64 ss0+4
+                v4 = iconst.i64 8
+                v5 = iconst.i64 13
+                v6 = iconst.i32 0
+                v7 = call fn0({args})
+                {then}
+            }}
+            ; run: %f(1) == 0\n"
+        ))
+    }
+
+    const COPY: &str = "(i64, i64, i64) -> i64";
+    const CMP: &str = "(i64, i64, i64) -> i32";
+
+    #[test]
+    fn memory_libcalls_are_accesses_of_their_length() {
+        let ok = "v8 = load.i8 notrap v1\n return v8";
+        // 8 bytes from byte 0 of ss1 to byte 4 of ss0: in bounds, apart.
+        assert_eq!(
+            first_out_of_bounds(&libcall_case("Memcpy", COPY, "v3, v2, v4", ok)),
+            None
+        );
+        // 13 bytes from byte 4 run past the 16-byte slot.
+        let past = first_out_of_bounds(&libcall_case("Memcpy", COPY, "v3, v2, v5", ok)).unwrap();
+        assert!(past.contains("bytes 4..17 of a 16-byte region"), "{past}");
+        // Within one slot, overlapping: `memmove` may, `memcpy` may not.
+        let overlap = libcall_case("Memcpy", COPY, "v3, v1, v4", ok);
+        let e = first_out_of_bounds(&overlap).unwrap();
+        assert!(e.contains("may overlap"), "{e}");
+        assert_eq!(
+            first_out_of_bounds(&libcall_case("Memmove", COPY, "v3, v1, v4", ok)),
+            None
+        );
+        // A length the analysis cannot know is no bound at all.
+        let unknown = libcall_case("Memset", "(i64, i32, i64) -> i64", "v1, v6, v0", ok);
+        let e = first_out_of_bounds(&unknown).unwrap();
+        assert!(e.contains("length not a known constant"), "{e}");
+    }
+
+    #[test]
+    fn memcmp_results_may_only_be_compared_with_zero() {
+        let signed = libcall_case(
+            "Memcmp",
+            CMP,
+            "v1, v2, v4",
+            "v8 = icmp slt v7, v6\n return v8",
+        );
+        assert!(memcmp_signs_only(&signed));
+        assert_eq!(first_out_of_bounds(&signed), None);
+        // The value itself (a byte difference from glibc on x86_64, ±1 on aarch64) is not defined.
+        let value = libcall_case(
+            "Memcmp",
+            CMP,
+            "v1, v2, v4",
+            "v8 = ireduce.i8 v7\n return v8",
+        );
+        assert!(!memcmp_signs_only(&value));
+        let against_one = libcall_case(
+            "Memcmp",
+            CMP,
+            "v1, v2, v4",
+            "v9 = iconst.i32 1\n v8 = icmp slt v7, v9\n return v8",
+        );
+        assert!(!memcmp_signs_only(&against_one));
+    }
+
+    #[test]
+    fn the_pointer_memcpy_returns_is_an_address() {
+        let ok = "v8 = load.i8 notrap v1\n return v8";
+        let c = libcall_case("Memcpy", COPY, "v3, v2, v4", ok);
+        assert!(crate::facts::addresses::addresses_unobserved(&c));
+        let observed = libcall_case(
+            "Memcpy",
+            COPY,
+            "v3, v2, v4",
+            "v8 = ireduce.i8 v7\n return v8",
+        );
+        assert!(!crate::facts::addresses::addresses_unobserved(&observed));
     }
 
     #[test]

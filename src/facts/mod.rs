@@ -20,7 +20,8 @@ pub mod memory;
 
 use crate::case::{TestCase, testcase_name};
 use cranelift_codegen::ir::{
-    ExternalName, FuncRef, Function, Inst, InstructionData, Opcode, Signature, Value, ValueDef,
+    ExternalName, FuncRef, Function, Inst, InstructionData, LibCall, Opcode, Signature, Value,
+    ValueDef,
 };
 use cranelift_codegen::isa::CallConv;
 use std::collections::BTreeSet;
@@ -44,6 +45,24 @@ pub fn name_of(f: &Function, name: &ExternalName) -> Option<String> {
 /// Index of the case function called `name`.
 pub fn function_index(case: &TestCase, name: &str) -> Option<usize> {
     case.functions.iter().position(|f| testcase_name(f) == name)
+}
+
+/// The memory libcall (`Memcpy`, `Memmove`, `Memset`, `Memcmp`) `inst` calls directly, if any.
+pub fn memory_libcall(f: &Function, inst: Inst) -> Option<LibCall> {
+    let InstructionData::Call {
+        opcode: Opcode::Call,
+        func_ref,
+        ..
+    } = f.dfg.insts[inst]
+    else {
+        return None;
+    };
+    match f.dfg.ext_funcs[func_ref].name {
+        ExternalName::LibCall(
+            lc @ (LibCall::Memcpy | LibCall::Memmove | LibCall::Memset | LibCall::Memcmp),
+        ) => Some(lc),
+        _ => None,
+    }
 }
 
 /// All instructions of `f` in layout order.

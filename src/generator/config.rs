@@ -81,6 +81,10 @@ pub struct Config {
     /// Explicit calls of the math libcalls (`call %CeilF32` …, see `libcalls`): imported,
     /// non-colocated functions that the JIT and the linker resolve in libm.
     pub explicit_libcalls: bool,
+    /// Calls of the memory libcalls `Memcpy`, `Memmove`, `Memset` and `Memcmp` on in-bounds
+    /// ranges of the function's regions (see `libcalls`): the JIT and the linker resolve libc's,
+    /// the interpreter models them on its own memory.
+    pub memory_libcalls: bool,
     /// ISA flag sets for the `target` line, one drawn per case (`""` is the baseline). Every
     /// set must be supported by the host that runs the cases natively. Empty: the target's
     /// defaults (on x86_64 the baseline, v2 and v3 levels).
@@ -214,6 +218,7 @@ impl Config {
             fma: true,
             float_libcalls: true,
             explicit_libcalls: true,
+            memory_libcalls: true,
             isa_flag_sets: Vec::new(),
             int_division: true,
             atomics: true,

@@ -322,12 +322,15 @@ impl FuncGen<'_, '_> {
         Ok(())
     }
 
-    /// A load or a store somewhere, or an atomic operation.
+    /// A load or a store somewhere, an atomic operation, or a memory libcall.
     pub fn memory_op(&mut self) -> Result<()> {
         if self.regions.is_empty() {
             return self.int_op();
         }
         if self.cfg.atomics && self.u.ratio(1, 4)? && self.atomic_op()? {
+            return Ok(());
+        }
+        if self.cfg.memory_libcalls && self.u.ratio(1, 8)? && self.memory_libcall_op()? {
             return Ok(());
         }
         let r = self.u.choose_index(self.regions.len())?;

@@ -34,6 +34,8 @@ pub struct Validity {
     divisions_guarded: bool,
     /// No address is observed (returned, stored as data): addresses differ between engines.
     addresses_unobserved: bool,
+    /// Every `memcmp` result is only compared with zero: its value beyond the sign is libc's.
+    memcmp_signs_only: bool,
 }
 
 impl Validity {
@@ -48,6 +50,7 @@ impl Validity {
             slots_initialized: facts::memory::slots_initialized(&case.functions),
             divisions_guarded: facts::guards::divisions_guarded(case),
             addresses_unobserved: facts::addresses::addresses_unobserved(case),
+            memcmp_signs_only: facts::memory::memcmp_signs_only(case),
         }
     }
 
@@ -60,6 +63,7 @@ impl Validity {
             && (!self.slots_initialized || facts::memory::slots_initialized(&case.functions))
             && (!self.divisions_guarded || facts::guards::divisions_guarded(case))
             && (!self.addresses_unobserved || facts::addresses::addresses_unobserved(case))
+            && (!self.memcmp_signs_only || facts::memory::memcmp_signs_only(case))
     }
 }
 
