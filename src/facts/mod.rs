@@ -47,22 +47,31 @@ pub fn function_index(case: &TestCase, name: &str) -> Option<usize> {
     case.functions.iter().position(|f| testcase_name(f) == name)
 }
 
-/// The memory libcall (`Memcpy`, `Memmove`, `Memset`, `Memcmp`) `inst` calls directly, if any.
-pub fn memory_libcall(f: &Function, inst: Inst) -> Option<LibCall> {
-    let InstructionData::Call {
-        opcode: Opcode::Call,
-        func_ref,
-        ..
-    } = f.dfg.insts[inst]
-    else {
-        return None;
-    };
-    match f.dfg.ext_funcs[func_ref].name {
-        ExternalName::LibCall(
-            lc @ (LibCall::Memcpy | LibCall::Memmove | LibCall::Memset | LibCall::Memcmp),
-        ) => Some(lc),
+/// The libcall a direct call (`call` or `return_call`) names, if it calls one (a call between
+/// case functions is not).
+pub fn libcall(f: &Function, inst: &InstructionData) -> Option<LibCall> {
+    match *inst {
+        InstructionData::Call { func_ref, .. } => match f.dfg.ext_funcs[func_ref].name {
+            ExternalName::LibCall(lc) => Some(lc),
+            _ => None,
+        },
         _ => None,
     }
+}
+
+/// The memory libcall (`Memcpy`, `Memmove`, `Memset`, `Memcmp`) `inst` calls with a plain
+/// `call`, if any.
+pub fn memory_libcall(f: &Function, inst: Inst) -> Option<LibCall> {
+    let data = &f.dfg.insts[inst];
+    (data.opcode() == Opcode::Call)
+        .then(|| libcall(f, data))
+        .flatten()
+        .filter(|lc| {
+            matches!(
+                lc,
+                LibCall::Memcpy | LibCall::Memmove | LibCall::Memset | LibCall::Memcmp
+            )
+        })
 }
 
 /// All instructions of `f` in layout order.

@@ -7,8 +7,7 @@
 use crate::case::TestCase;
 use crate::target::{Arch, case_arch};
 use cranelift_codegen::ir::{
-    ArgumentPurpose, Block, ExternalName, Function, InstructionData, LibCall, Opcode, Signature,
-    Value, types,
+    ArgumentPurpose, Block, Function, InstructionData, LibCall, Opcode, Signature, Value, types,
 };
 use cranelift_codegen::isa::CallConv;
 
@@ -139,7 +138,7 @@ pub fn features(case: &TestCase) -> Features {
                         }
                     }
                 }
-                if let Some(lc) = libcall(f, data)
+                if let Some(lc) = crate::facts::libcall(f, data)
                     && !ft.libcalls.contains(&lc)
                 {
                     ft.libcalls.push(lc);
@@ -277,7 +276,7 @@ impl Features {
 
 /// The kind of call `inst` is, if it is one.
 pub fn call_kind(f: &Function, inst: &InstructionData) -> Option<&'static str> {
-    if libcall(f, inst).is_some() {
+    if crate::facts::libcall(f, inst).is_some() {
         return None;
     }
     Some(match *inst {
@@ -306,17 +305,6 @@ pub fn call_kind(f: &Function, inst: &InstructionData) -> Option<&'static str> {
         } => CALL_KINDS[4],
         _ => return None,
     })
-}
-
-/// The libcall a direct call names, if it calls one (a call between case functions is not).
-pub fn libcall(f: &Function, inst: &InstructionData) -> Option<LibCall> {
-    match *inst {
-        InstructionData::Call { func_ref, .. } => match f.dfg.ext_funcs[func_ref].name {
-            ExternalName::LibCall(lc) => Some(lc),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// Values used as the address of a load and of a store, among `roots` and pointers derived from
