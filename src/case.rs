@@ -114,7 +114,25 @@ impl TestCase {
             if let Some(rest) = line.strip_prefix(DIRECTIVE) {
                 let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
                 if k.trim() == DATA {
-                    data.push(DataObject::parse(v).map_err(|m| err(i + 1, m))?);
+                    let obj = DataObject::parse(v).map_err(|m| err(i + 1, m))?;
+                    // Objects are declared in order: a pointer at a later one is checked there.
+                    let tls_target = |o: &DataObject, p: &DataObject| {
+                        o.relocs.iter().any(|(_, t)| {
+                            matches!(t, crate::data::Target::Data(n, _) if *n == p.name && p.tls)
+                        })
+                    };
+                    if let Some(p) = data
+                        .iter()
+                        .find(|p| tls_target(&obj, p))
+                        .or(data.iter().find(|o| tls_target(o, &obj)).map(|_| &obj))
+                    {
+                        let m = format!(
+                            "data: a pointer at thread-local %{} (no link-time constant is its address)",
+                            p.name
+                        );
+                        return Err(err(i + 1, m));
+                    }
+                    data.push(obj);
                     continue;
                 }
                 directives.push((k.trim().to_string(), v.trim().to_string()));

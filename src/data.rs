@@ -8,6 +8,13 @@
 //! ; clif-diff: data = %t0 readonly align=8 bytes=00000000000000000000000000000000 fn@0=%f1 data@8=%d0+4
 //! ```
 //!
+//! A writable object may be thread-local (`%d1 writable tls align=8 bytes=…`): functions reach it
+//! with `gv = symbol tls %d1` and `tls_value`, the object program through `tls_model=elf_gd`
+//! relocations and `__tls_get_addr`; run lines are single-threaded, so the interpreter gives it
+//! one instance like any object, and `cranelift-jit` has no TLS at all (it is unsupported there).
+//! A thread-local object holds no relocated pointers and no pointer points at it: its address
+//! differs per thread, which no link-time constant can express.
+//!
 //! `fn@OFF=%f` and `data@OFF=%d+A` are 8-byte absolute relocations: the address of a function,
 //! or of a data object plus an addend, written at that offset when the module is linked (the
 //! bytes under a relocation are ignored). Each engine gives an object the same contents at the
@@ -25,6 +32,8 @@ pub struct DataObject {
     /// Test-case name, without `%`.
     pub name: String,
     pub writable: bool,
+    /// Thread-local (`tls`): writable, without relocations, never a relocation's target.
+    pub tls: bool,
     /// Alignment in bytes (a power of two).
     pub align: u64,
     pub bytes: Vec<u8>,
@@ -84,10 +93,21 @@ impl DataObject {
         let mut obj = DataObject {
             name,
             writable,
+            tls: false,
             align: 1,
             bytes: Vec::new(),
             relocs: Vec::new(),
         };
+        let mut words = words.peekable();
+        if words.next_if_eq(&"tls").is_some() {
+            if !writable {
+                return Err(format!(
+                    "data %{}: a thread-local object is writable (`writable tls`)",
+                    obj.name
+                ));
+            }
+            obj.tls = true;
+        }
         let bad = |w: &str, why: &str| format!("data %{}: `{w}`: {why}", obj.name);
         for w in words {
             let (key, value) = w
@@ -133,6 +153,12 @@ impl DataObject {
         if obj.bytes.is_empty() {
             return Err(format!("data %{}: needs `bytes=` (at least one)", obj.name));
         }
+        if obj.tls && !obj.relocs.is_empty() {
+            return Err(format!(
+                "data %{}: a thread-local object holds no relocations",
+                obj.name
+            ));
+        }
         for (off, _) in &obj.relocs {
             if off + POINTER_BYTES > obj.size() {
                 return Err(format!(
@@ -161,7 +187,8 @@ impl fmt::Display for DataObject {
         } else {
             "readonly"
         };
-        write!(f, "%{} {kind} align={} bytes=", self.name, self.align)?;
+        let tls = if self.tls { " tls" } else { "" };
+        write!(f, "%{} {kind}{tls} align={} bytes=", self.name, self.align)?;
         for b in &self.bytes {
             write!(f, "{b:02x}")?;
         }
@@ -201,6 +228,9 @@ mod tests {
         assert_eq!(obj.reloc_at(8), Some(&Target::Data("d0".into(), -4)));
         assert!(obj.overlaps_reloc(15, 16) && !obj.overlaps_reloc(16, 18));
         assert_eq!(obj.to_string(), text);
+        let tls = DataObject::parse("%d1 writable tls align=4 bytes=0102").unwrap();
+        assert!(tls.tls && tls.writable);
+        assert_eq!(tls.to_string(), "%d1 writable tls align=4 bytes=0102");
     }
 
     #[test]
@@ -217,6 +247,11 @@ mod tests {
                 "overlap",
             ),
             ("%d0 writable bytes=00 got@0=%f", "`fn@OFF` or `data@OFF`"),
+            ("%d0 readonly tls bytes=00", "is writable"),
+            (
+                "%d0 writable tls bytes=0000000000000000 fn@0=%f",
+                "holds no relocations",
+            ),
         ] {
             let e = DataObject::parse(text).unwrap_err();
             assert!(e.contains(why), "{text}: {e}");

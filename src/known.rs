@@ -155,6 +155,9 @@ pub struct InstPattern {
     /// `func_addr` / `symbol_value` of a `colocated` reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub colocated: Option<bool>,
+    /// `symbol_value` / `tls_value` of a symbol with a non-zero offset (`%d0+8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol_offset: Option<bool>,
     /// An `atomic_rmw` with one of these operations (`umin`, `xchg` …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rmw_op: Vec<String>,
@@ -180,6 +183,17 @@ pub struct ArgFrom {
     /// empty): `bmask (uextend (icmp …))` names the comparison, not just the extension.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub of: Vec<String>,
+    /// The defining instruction's argument `index` has one of these types: `band (ushr x y) 1`
+    /// where the shift amount `y` is an `i128`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub def_arg: Option<ArgType>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgType {
+    pub index: usize,
+    pub ty: Vec<String>,
 }
 
 impl ArgFrom {
@@ -204,10 +218,15 @@ impl ArgFrom {
         if !self.defs.contains(&op) {
             return false;
         }
-        self.of.is_empty()
+        let of_ok = self.of.is_empty()
             || inst
                 .and_then(|i| f.dfg.inst_args(i).first().copied())
-                .is_some_and(|a| self.of.contains(&def(a).0))
+                .is_some_and(|a| self.of.contains(&def(a).0));
+        let def_arg_ok = self.def_arg.as_ref().is_none_or(|d| {
+            inst.and_then(|i| f.dfg.inst_args(i).get(d.index).copied())
+                .is_some_and(|a| d.ty.contains(&f.dfg.value_type(a).to_string()))
+        });
+        of_ok && def_arg_ok
     }
 }
 
@@ -430,19 +449,21 @@ impl InstPattern {
                     || self.ty.iter().any(|t| {
                         *t == ctrl.to_string() || result.is_some_and(|r| *t == r.to_string())
                     });
-                let colocated = match data {
+                let (colocated, offset) = match data {
                     InstructionData::FuncAddr { func_ref, .. } => {
-                        Some(f.dfg.ext_funcs[*func_ref].colocated)
+                        (Some(f.dfg.ext_funcs[*func_ref].colocated), None)
                     }
                     InstructionData::UnaryGlobalValue { global_value, .. } => {
                         match &f.global_values[*global_value] {
                             cranelift_codegen::ir::GlobalValueData::Symbol {
-                                colocated, ..
-                            } => Some(*colocated),
-                            _ => None,
+                                colocated,
+                                offset,
+                                ..
+                            } => (Some(*colocated), Some(i64::from(*offset) != 0)),
+                            _ => (None, None),
                         }
                     }
-                    _ => None,
+                    _ => (None, None),
                 };
                 let rmw_ok = self.rmw_op.is_empty()
                     || matches!(data, InstructionData::AtomicRmw { op, .. }
@@ -456,6 +477,7 @@ impl InstPattern {
                     && arg_ok
                     && overflow_ok
                     && self.colocated.is_none_or(|want| colocated == Some(want))
+                    && self.symbol_offset.is_none_or(|want| offset == Some(want))
             })
         })
     }

@@ -241,25 +241,26 @@ impl Report {
 
     /// Engines that were skipped (could not run on this machine) on some line, with the reason.
     pub fn skipped(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for r in &self.runs {
-            for (e, o) in self.engines.iter().zip(&r.outcomes) {
-                if let Outcome::Skipped { reason } = o
-                    && !out.iter().any(|(l, _)| *l == e.label())
-                {
-                    out.push((e.label(), reason.clone()));
-                }
-            }
-        }
-        out
+        self.not_run(|o| match o {
+            Outcome::Skipped { reason } => Some(reason),
+            _ => None,
+        })
     }
 
-    /// Engines that did not run by design on some line (e.g. a foreign JIT is not executed).
+    /// Per engine that called some line unsupported (a documented gap, e.g. `cranelift-jit` and
+    /// thread-local data): the engine's label and the first reason.
     pub fn unsupported(&self) -> Vec<(String, String)> {
+        self.not_run(|o| match o {
+            Outcome::Unsupported { reason } => Some(reason),
+            _ => None,
+        })
+    }
+
+    fn not_run(&self, why: impl Fn(&Outcome) -> Option<&String>) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for r in &self.runs {
             for (e, o) in self.engines.iter().zip(&r.outcomes) {
-                if let Outcome::Unsupported { reason } = o
+                if let Some(reason) = why(o)
                     && !out.iter().any(|(l, _)| *l == e.label())
                 {
                     out.push((e.label(), reason.clone()));

@@ -270,7 +270,10 @@ fn consecutive_seeds_verify_and_agree() {
 }
 
 /// With the interpreter made to skip the `sarg` copy, a callee's writes to its copy leak into
-/// the caller's struct; the caller re-reads it after the call, so the verdict changes.
+/// the caller's struct; the caller re-reads it after the call, so the verdict changes. Not on
+/// every case: a write may store the byte already there (edge-biased values make 0 over 0
+/// likely; seed 11 is such a case), so 8 of the first 10 must show the leak, and the others
+/// must agree rather than fail some other way.
 #[test]
 fn leaked_sarg_writes_reach_the_verdict() {
     // Without data objects: a leaked write into a read-only object would be the interpreter's
@@ -282,7 +285,7 @@ fn leaked_sarg_writes_reach_the_verdict() {
     let mut faulty = Plan::default();
     faulty.opts.faults.interp_skip_sarg_copy = true;
     let mut sb = sandbox();
-    let mut checked = 0;
+    let (mut checked, mut detected) = (0, 0);
     for seed in 0..SEARCH {
         let case = generator::from_seed(seed, &cfg);
         if !features(&case).sarg_read_write {
@@ -296,12 +299,22 @@ fn leaked_sarg_writes_reach_the_verdict() {
             clean.bucket
         );
         let leaky = check(&mut sb, &case, &faulty).unwrap();
-        assert_eq!(
-            leaky.bucket, "mismatch:interp!=jit=object",
-            "seed {seed}: a leaked sarg write went unnoticed"
-        );
+        if leaky.bucket == "mismatch:interp!=jit=object" {
+            detected += 1;
+        } else {
+            assert_eq!(
+                leaky.verdict,
+                Verdict::Agree,
+                "seed {seed}: {}",
+                leaky.bucket
+            );
+        }
         checked += 1;
         if checked == 10 {
+            assert!(
+                detected >= 8,
+                "only {detected} of 10 leaked sarg writes were noticed"
+            );
             return;
         }
     }
@@ -669,6 +682,39 @@ fn data_objects_agree_on_foreign_isas() {
     });
 }
 
+/// Thread-local data (`tls_value`, `tls_model=elf_gd`): on every ISA a case that reads or writes
+/// a thread-local object agrees between the interpreter and the object program (through
+/// `__tls_get_addr` and the linker's TLS relocations, under qemu abroad), and the JIT says it
+/// cannot run it rather than agreeing.
+#[test]
+fn thread_local_data() {
+    for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64, Arch::S390x] {
+        let what = "a thread-local object accessed";
+        let (seed, case, report) = first_agreeing(arch, what, |_, ft| ft.thread_local);
+        assert_eq!(case.setting("tls_model"), Some("elf_gd"));
+        object_returned(&report, &format!("{}: {what}: seed {seed}", arch.name()));
+        let interp = report
+            .engines
+            .iter()
+            .position(|e| e.kind == clif_diff::engine::EngineKind::Interp)
+            .unwrap();
+        let jit = report
+            .engines
+            .iter()
+            .position(|e| e.kind == clif_diff::engine::EngineKind::Jit)
+            .unwrap();
+        for r in &report.runs {
+            assert!(matches!(r.outcomes[interp], Outcome::Returned { .. }));
+            assert!(
+                matches!(&r.outcomes[jit], Outcome::Unsupported { reason } if reason.contains("TLS")),
+                "{}: seed {seed}: jit gave {}",
+                arch.name(),
+                r.outcomes[jit]
+            );
+        }
+    }
+}
+
 /// Every 128-bit vector type appears in some case (arithmetic, compares, lane moves, shuffles,
 /// conversions, vector memory), and the three engines agree on it.
 #[test]
@@ -782,6 +828,29 @@ fn memory_libcalls() {
         let has = |l: LibCall| ft.libcalls.contains(&l);
         (has(LibCall::Memcpy) || has(LibCall::Memmove)) && has(LibCall::Memcmp)
     });
+}
+
+/// `f16` and `f128`, which the backends only move: each appears in some case (as parameters and
+/// returns of calls, through `select` and memory) and the engines agree, bit for bit, NaN
+/// payloads included; on each foreign ISA a case with both agrees under qemu.
+#[test]
+fn f16_and_f128_values() {
+    for ty in clif_diff::generator::f16_f128::TYPES {
+        feature_agrees(&ty.to_string(), |case, ft| {
+            let funcs = &case.functions;
+            ft.f16_f128.contains(&ty)
+                && funcs
+                    .iter()
+                    .any(|f| f.signature.params.iter().any(|p| p.value_type == ty))
+                && funcs.iter().any(|f| {
+                    clif_diff::facts::insts(f).any(|i| {
+                        f.dfg.insts[i].opcode() == cranelift_codegen::ir::Opcode::Load
+                            && f.dfg.value_type(f.dfg.first_result(i)) == ty
+                    })
+                })
+        });
+    }
+    foreign_case_agrees("f16 and f128 values", |_, ft| ft.f16_f128.len() == 2);
 }
 
 /// i128 `smin`/`smax`/`umin`/`umax` where backends lower them (riscv64, s390x: x86_64 and

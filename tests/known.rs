@@ -288,6 +288,61 @@ block0(v0: i64):
         replace: &[("set opt_level=speed", "set opt_level=none")],
         append: "",
     },
+    // Offset 0 (the word it should read moved there): `tls_value` is right.
+    NearMiss {
+        id: "tls-value-symbol-offset-dropped",
+        replace: &[
+            (
+                "bytes=01000000000000000200000000000000",
+                "bytes=02000000000000000100000000000000",
+            ),
+            ("symbol tls %d0+8", "symbol tls %d0"),
+        ],
+        append: "",
+    },
+    // The same offset on an ordinary object through `symbol_value`: it is honoured.
+    NearMiss {
+        id: "tls-value-symbol-offset-dropped",
+        replace: &[
+            ("writable tls", "writable"),
+            ("symbol tls %d0+8", "symbol %d0+8"),
+            ("tls_value.i64", "symbol_value.i64"),
+        ],
+        append: "",
+    },
+    // Offset 0 on s390x lowers, links and runs under qemu.
+    NearMiss {
+        id: "s390x-tls-value-symbol-offset",
+        replace: &[
+            (
+                "bytes=00000000000000010000000000000002",
+                "bytes=00000000000000020000000000000001",
+            ),
+            ("symbol tls %d0+8", "symbol tls %d0"),
+        ],
+        append: "",
+    },
+    // A `sextend.i128` of the comparison, unoptimised: no `uextend` for the rule to match.
+    NearMiss {
+        id: "riscv64-bmask-uextend-i128-icmp-panic",
+        replace: &[("    v2 = uextend.i128 v1\n", "    v2 = sextend.i128 v1\n")],
+        append: "",
+    },
+    // Without Zbs there is no `bext` rule: the shift by an i128 amount lowers.
+    NearMiss {
+        id: "riscv64-zbs-bext-i128-amount-panic",
+        replace: &[("target riscv64 has_zbs", "target riscv64")],
+        append: "",
+    },
+    // With Zbs and an i64 shift amount, `bext` takes it in its one register.
+    NearMiss {
+        id: "riscv64-zbs-bext-i128-amount-panic",
+        replace: &[
+            ("function %f(i32, i128)", "function %f(i32, i64)"),
+            ("block0(v0: i32, v1: i128):", "block0(v0: i32, v1: i64):"),
+        ],
+        append: "",
+    },
     // Unoptimised, the i128 `select` stays a `select`.
     NearMiss {
         id: "aarch64-i128-minmax-vector-rule-panic",

@@ -372,6 +372,9 @@ pub struct Summary {
     /// Per engine that did not run on some case: (cases, a reason).
     #[serde(default)]
     pub skipped: std::collections::BTreeMap<String, (u64, String)>,
+    /// Per engine, reason and count: cases on which the engine called a line unsupported.
+    #[serde(default)]
+    pub unsupported: Vec<(String, String, u64)>,
     /// Items triage has not decided (on disk, for `clif-diff triage`).
     #[serde(default)]
     pub triage_left: u64,
@@ -399,6 +402,11 @@ fn write_summary(out: &Path, stats: &Stats, store: &FindingStore, next_seed: u64
             .collect(),
         findings: store.findings(),
         skipped: stats.skipped.clone(),
+        unsupported: stats
+            .unsupported
+            .iter()
+            .map(|((e, why), n)| (e.clone(), why.clone(), *n))
+            .collect(),
         triage_left: stats.triage_left,
         next_seed,
     };

@@ -42,6 +42,8 @@ pub struct Stats {
     pub buckets: BTreeMap<String, u64>,
     /// Engines that did not run on some case: (cases, the first reason given).
     pub skipped: BTreeMap<String, (u64, String)>,
+    /// Per engine and reason, cases on which the engine called a line unsupported.
+    pub unsupported: BTreeMap<(String, String), u64>,
     /// Worker time per engine, summed over cases (µs).
     pub engine_micros: Vec<u64>,
     /// Workers replaced after dying or hanging.
@@ -90,6 +92,9 @@ impl Stats {
         for (engine, reason) in report.skipped() {
             let e = self.skipped.entry(engine).or_insert((0, reason));
             e.0 += 1;
+        }
+        for key in report.unsupported() {
+            *self.unsupported.entry(key).or_default() += 1;
         }
         for f in &report.findings {
             *self.buckets.entry(f.bucket.clone()).or_default() += 1;
@@ -191,6 +196,10 @@ impl Stats {
         // An engine that did not run is never agreement: say so loudly.
         for (e, (n, why)) in &self.skipped {
             s += &format!("SKIPPED {e} on {n} of {} cases: {why}\n", self.cases);
+        }
+        // Documented gaps: the engine was not a voice there either.
+        for ((e, why), n) in &self.unsupported {
+            s += &format!("not run: {e} on {n} of {} cases: {why}\n", self.cases);
         }
         s += "verdicts:";
         for (k, v) in &self.verdicts {

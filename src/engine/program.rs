@@ -14,7 +14,8 @@
 //! name in the functions). A run line must see every object at its initial contents, as the
 //! interpreter does, though native run lines share one process: so each writable object gets a
 //! read-only twin (`<prefix>d0.init`, same bytes and relocations) that the trampoline copies
-//! back before it calls the entry.
+//! back before it calls the entry. A thread-local object's twin is an ordinary one; the
+//! trampoline reaches the object itself with `tls_value`, so it needs the case's `tls_model`.
 
 use crate::case::{TestCase, testcase_name};
 use crate::data::{DataObject, Target};
@@ -70,6 +71,17 @@ pub struct Program {
 impl Program {
     /// Plans `case` with every symbol prefixed by `prefix` (so batches and libc never clash).
     pub fn plan(case: &TestCase, prefix: &str) -> Result<Program, Outcome> {
+        if let Some(d) = case.data.iter().find(|d| d.tls)
+            && case.setting("tls_model") != Some("elf_gd")
+        {
+            return Err(Outcome::Unsupported {
+                reason: format!(
+                    "thread-local %{} needs `set tls_model=elf_gd` (the trampoline that resets it \
+                     uses `tls_value`)",
+                    d.name
+                ),
+            });
+        }
         let funcs: Vec<(String, Function)> = case
             .functions
             .iter()
@@ -181,11 +193,19 @@ impl Program {
     }
 }
 
+/// A writable object that each trampoline restores from its read-only twin.
+#[derive(Clone, Copy)]
+struct Reset {
+    obj: DataId,
+    twin: DataId,
+    size: u32,
+    tls: bool,
+}
+
 /// Data objects as declared: ids by symbol, and what each trampoline restores.
 struct DefinedData {
     ids: HashMap<String, DataId>,
-    /// (writable object, its read-only twin, size)
-    resets: Vec<(DataId, DataId, u32)>,
+    resets: Vec<Reset>,
 }
 
 impl Program {
@@ -204,7 +224,7 @@ impl Program {
         let mut twins = HashMap::new();
         for (sym, d) in &self.data {
             let id = module
-                .declare_data(sym, Linkage::Export, d.writable, false)
+                .declare_data(sym, Linkage::Export, d.writable, d.tls)
                 .map_err(err)?;
             ids.insert(sym.clone(), id);
             if d.writable {
@@ -253,7 +273,12 @@ impl Program {
             module.define_data(ids[sym], &desc).map_err(err)?;
             if let Some(&twin) = twins.get(sym) {
                 module.define_data(twin, &desc).map_err(err)?;
-                resets.push((ids[sym], twin, d.size()));
+                resets.push(Reset {
+                    obj: ids[sym],
+                    twin,
+                    size: d.size(),
+                    tls: d.tls,
+                });
             }
         }
         Ok(DefinedData { ids, resets })
@@ -374,7 +399,7 @@ fn trampoline<M: Module>(
     id: FuncId,
     entry: FuncId,
     entry_sig: &Signature,
-    resets: &[(DataId, DataId, u32)],
+    resets: &[Reset],
 ) -> Function {
     let sig = tramp_signature(module.isa());
     let frontend_config = module.isa().frontend_config();
@@ -394,11 +419,12 @@ fn trampoline<M: Module>(
     };
     let resets: Vec<_> = resets
         .iter()
-        .map(|&(obj, twin, size)| {
+        .map(|r| {
             (
-                far(&mut func, obj, module),
-                far(&mut func, twin, module),
-                size,
+                far(&mut func, r.obj, module),
+                far(&mut func, r.twin, module),
+                r.size,
+                r.tls,
             )
         })
         .collect();
@@ -411,11 +437,13 @@ fn trampoline<M: Module>(
     let (args_ptr, rets_ptr) = (b.block_params(block)[0], b.block_params(block)[1]);
     let flags = MemFlagsData::trusted();
     let ptr = module.isa().pointer_type();
-    for (obj, twin, size) in resets {
-        let (dst, src) = (
-            b.ins().symbol_value(ptr, obj),
-            b.ins().symbol_value(ptr, twin),
-        );
+    for (obj, twin, size, tls) in resets {
+        let dst = if tls {
+            b.ins().tls_value(ptr, obj)
+        } else {
+            b.ins().symbol_value(ptr, obj)
+        };
+        let src = b.ins().symbol_value(ptr, twin);
         let mut off = 0;
         while off < size {
             let ty = crate::value::word_within(size - off);

@@ -45,14 +45,19 @@ pub fn unmodelled(case: &TestCase) -> Option<String> {
             let GlobalValueData::Symbol { name, tls, .. } = &f.global_values[global_value] else {
                 continue;
             };
-            if *tls {
-                return Some("the interpreter has no model of thread-local data".into());
-            }
             let Some(n) = crate::facts::name_of(f, name) else {
                 return Some(format!(
                     "symbol {name:?} is not a case function or data object"
                 ));
             };
+            // Run lines are single-threaded: a thread-local object has one instance, modelled
+            // like any object. A `tls` symbol of anything else has no meaning to model.
+            if *tls != case.data_object(&n).is_some_and(|d| d.tls) {
+                return Some(format!(
+                    "symbol %{n} is {}thread-local where the case's data says otherwise",
+                    if *tls { "" } else { "not " }
+                ));
+            }
             if case.data_object(&n).is_none() && case.function(&n).is_none() {
                 return Some(format!(
                     "symbol %{n} is neither a function nor a data object of the case"

@@ -7,24 +7,28 @@ use crate::data::Target;
 use cranelift_codegen::ir::{Function, GlobalValueData, InstructionData, Opcode, Value, ValueDef};
 
 /// The data object (index) and offset `v` is the address of, when `v` is a `symbol_value` of a
-/// data object of the case.
+/// data object of the case, or the `tls_value` of a thread-local one.
 pub fn symbol_of(case: &TestCase, f: &Function, v: Value) -> Option<(usize, i64)> {
     let ValueDef::Result(inst, _) = f.dfg.value_def(f.dfg.resolve_aliases(v)) else {
         return None;
     };
     let InstructionData::UnaryGlobalValue {
-        opcode: Opcode::SymbolValue,
+        opcode: opcode @ (Opcode::SymbolValue | Opcode::TlsValue),
         global_value,
     } = f.dfg.insts[inst]
     else {
         return None;
     };
-    let GlobalValueData::Symbol { name, offset, .. } = &f.global_values[global_value] else {
+    let GlobalValueData::Symbol {
+        name, offset, tls, ..
+    } = &f.global_values[global_value]
+    else {
         return None;
     };
     let n = crate::facts::name_of(f, name)?;
     let d = case.data.iter().position(|o| o.name == n)?;
-    Some((d, i64::from(*offset)))
+    let tls_ok = *tls == (opcode == Opcode::TlsValue) && *tls == case.data[d].tls;
+    tls_ok.then_some((d, i64::from(*offset)))
 }
 
 /// The case function whose relocated pointer `v` was loaded from data, if it was.

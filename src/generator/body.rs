@@ -298,6 +298,14 @@ impl<'a, 'u> FuncGen<'a, 'u> {
             return self.vector(ty);
         }
         let cands = self.visible(ty);
+        if super::f16_f128::is_f16_f128(ty) {
+            if !cands.is_empty() && self.u.ratio(3, 4)? {
+                return Ok(*self.u.choose(&cands)?);
+            }
+            let v = self.new_f16_f128(ty)?;
+            self.add(v);
+            return Ok(v);
+        }
         if !cands.is_empty() && self.u.ratio(7, 8)? {
             let from = if self.u.ratio(1, 2)? {
                 cands.len().saturating_sub(4)

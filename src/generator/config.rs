@@ -85,6 +85,10 @@ pub struct Config {
     /// ranges of the function's regions (see `libcalls`): the JIT and the linker resolve libc's,
     /// the interpreter models them on its own memory.
     pub memory_libcalls: bool,
+    /// `f16` and `f128` parameters and returns of non-entry functions, and values made from
+    /// integer bits (`bitcast`) that move through `select`, stack memory and calls (see
+    /// `narrow_wide`). No arithmetic: x86_64 and riscv64 refuse it, aarch64 and s390x panic.
+    pub f16_f128: bool,
     /// ISA flag sets for the `target` line, one drawn per case (`""` is the baseline). Every
     /// set must be supported by the host that runs the cases natively. Empty: the target's
     /// defaults (on x86_64 the baseline, v2 and v3 levels).
@@ -102,6 +106,10 @@ pub struct Config {
     /// written, and lent to callees as `sarg` sources and pointer arguments.
     pub data: bool,
     pub max_data_objects: usize,
+    /// Cases (per thousand) with a thread-local writable object (`tls_value`,
+    /// `tls_model=elf_gd`): compared between the interpreter and the object program only, since
+    /// `cranelift-jit` has no TLS, hence a small share.
+    pub tls_cases_per_mille: u32,
     pub max_data_size: u32,
     /// A table of relocated pointers in data: function pointers that `call_indirect` calls
     /// through, and pointers into other data objects that code follows.
@@ -219,6 +227,8 @@ impl Config {
             float_libcalls: true,
             explicit_libcalls: true,
             memory_libcalls: true,
+            f16_f128: true,
+            tls_cases_per_mille: 80,
             isa_flag_sets: Vec::new(),
             int_division: true,
             atomics: true,

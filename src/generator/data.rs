@@ -6,6 +6,8 @@
 //! offset folded into the symbol or not) and treat them as regions like stack slots: loads
 //! anywhere, stores where writable, lent to callees (read-only ones only as `sarg` sources).
 //! Through the table they call (`load` + `call_indirect`) and follow pointers into data.
+//! Some writable objects are thread-local (`tls`): addressed with `tls_value`, never pointed at
+//! from the table (see `crate::data`), and the case sets `tls_model=elf_gd`.
 //!
 //! What keeps this free of undefined behaviour: read-only objects are never written, the
 //! table's pointers are only ever loaded whole (never stored over, never read in parts, never
@@ -37,13 +39,21 @@ pub fn plan(u: &mut Unstructured, cfg: &Config, plan: &Plan) -> Result<Vec<DataO
             Ok(b) => b.to_vec(),
             Err(_) => vec![0; size],
         };
+        let writable = u.ratio(1, 2)?;
         out.push(DataObject {
             name: format!("d{k}"),
-            writable: u.ratio(1, 2)?,
+            writable,
+            tls: false,
             align: 1 << u.int_in_range(0..=4)?,
             bytes,
             relocs: Vec::new(),
         });
+    }
+    if u.int_in_range(0..=999u32)? < cfg.tls_cases_per_mille {
+        let writable: Vec<usize> = (0..out.len()).filter(|&k| out[k].writable).collect();
+        if let Ok(&k) = u.choose(&writable) {
+            out[k].tls = true;
+        }
     }
     if cfg.data_tables && u.ratio(2, 3)? {
         let mut relocs = Vec::new();
@@ -56,7 +66,7 @@ pub fn plan(u: &mut Unstructured, cfg: &Config, plan: &Plan) -> Result<Vec<DataO
             }
         }
         for d in out.clone() {
-            if u.ratio(1, 2)? {
+            if !d.tls && u.ratio(1, 2)? {
                 let addend = u.int_in_range(0..=d.size() - 1)?;
                 slot(Target::Data(d.name, i64::from(addend)), &mut relocs);
             }
@@ -65,6 +75,7 @@ pub fn plan(u: &mut Unstructured, cfg: &Config, plan: &Plan) -> Result<Vec<DataO
             out.push(DataObject {
                 name: TABLE.into(),
                 writable: u.ratio(1, 4)?,
+                tls: false,
                 align: u64::from(POINTER_BYTES),
                 bytes: vec![0; relocs.len() * POINTER_BYTES as usize],
                 relocs,
@@ -75,16 +86,24 @@ pub fn plan(u: &mut Unstructured, cfg: &Config, plan: &Plan) -> Result<Vec<DataO
 }
 
 impl FuncGen<'_, '_> {
-    /// `symbol_value` of `name` plus `offset`, colocated or not.
+    /// `symbol_value` of `name` plus `offset`, colocated or not; `tls_value` of a thread-local
+    /// object (whose `offset` must be 0: x86_64, aarch64 and riscv64 ignore a symbol's offset
+    /// there, s390x has no rule for one).
     fn symbol(&mut self, name: &str, offset: i64) -> Result<Value> {
         let colocated = self.u.ratio(2, 3)?;
+        let tls = self.plan.data.iter().any(|d| d.name == name && d.tls);
+        debug_assert!(!tls || offset == 0);
         let gv = self.func.create_global_value(GlobalValueData::Symbol {
             name: ExternalName::testcase(name),
             offset: Imm64::new(offset),
             colocated,
-            tls: false,
+            tls,
         });
-        Ok(self.ins().symbol_value(types::I64, gv))
+        Ok(if tls {
+            self.ins().tls_value(types::I64, gv)
+        } else {
+            self.ins().symbol_value(types::I64, gv)
+        })
     }
 
     /// In the entry block: regions for the data objects this function uses (by symbol, or by a
@@ -95,7 +114,7 @@ impl FuncGen<'_, '_> {
             if !self.u.ratio(2, 3)? {
                 continue;
             }
-            let offset = if self.u.ratio(1, 4)? {
+            let offset = if !d.tls && self.u.ratio(1, 4)? {
                 self.u.int_in_range(0..=d.size() - 1)?
             } else {
                 0

@@ -56,8 +56,12 @@ pub struct Features {
     pub conventions: Vec<CallConv>,
     /// Distinct uses of data objects, from [`DATA_USES`].
     pub data: Vec<&'static str>,
+    /// Some function reads or writes a thread-local object through `tls_value`.
+    pub thread_local: bool,
     /// Distinct vector types of values.
     pub vector_types: Vec<cranelift_codegen::ir::Type>,
+    /// Distinct types of `f16` and `f128` values.
+    pub f16_f128: Vec<cranelift_codegen::ir::Type>,
     /// Distinct opcodes with a vector operand or result.
     pub vector_ops: Vec<Opcode>,
     /// Distinct instructions that may trap by design, from [`TRAPPING`].
@@ -175,6 +179,13 @@ pub fn features(case: &TestCase) -> Features {
         }
     }
     ft.data = data_uses(case);
+    ft.thread_local = case.functions.iter().any(|f| {
+        crate::facts::insts(f).any(|i| {
+            crate::facts::memory::access_address(f, i)
+                .and_then(|a| crate::facts::memory::data_access(case, f, a))
+                .is_some_and(|(d, _)| case.data[d].tls)
+        })
+    });
     ft.unguarded_division = !crate::facts::guards::divisions_guarded(case);
     ft
 }
@@ -238,6 +249,7 @@ impl Features {
             ("br_table", self.br_table),
             ("loops", self.loops),
             ("tail_calls_from_tail", self.tail_calls_from_tail),
+            ("thread_local", self.thread_local),
         ]
         .iter()
         .filter(|(_, on)| *on)
@@ -252,6 +264,7 @@ impl Features {
                 .map(|d| format!("data_{}", d.replace([' ', '-'], "_"))),
         );
         v.extend(self.vector_types.iter().map(|t| format!("vector_{t}")));
+        v.extend(self.f16_f128.iter().map(|t| t.to_string()));
         v.extend(self.trap_ops.iter().map(|o| format!("trap_{o}")));
         if self.unguarded_division {
             v.push("trap_unguarded_division".into());
@@ -267,9 +280,13 @@ impl Features {
 
     fn note_type(&mut self, ty: cranelift_codegen::ir::Type) {
         self.i128 |= ty == types::I128;
-        self.floats |= ty.is_float();
+        let f16_f128 = super::f16_f128::is_f16_f128(ty);
+        self.floats |= ty.is_float() && !f16_f128;
         if ty.is_vector() && !self.vector_types.contains(&ty) {
             self.vector_types.push(ty);
+        }
+        if f16_f128 && !self.f16_f128.contains(&ty) {
+            self.f16_f128.push(ty);
         }
     }
 }

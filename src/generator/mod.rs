@@ -6,6 +6,7 @@
 //!        ──► bodies, callees first (cost known to callers)   body.rs control.rs calls.rs
 //!                                                            arith.rs values.rs memory.rs
 //!                                                            observe.rs ops.rs simd.rs
+//!                                                            f16_f128.rs libcalls.rs traps.rs
 //!        ──► `set` lines: the settings axis                  settings.rs
 //!        ──► run lines with edge-case inputs                 inputs.rs
 //!        ──► TestCase (round-tripped through its text)
@@ -14,7 +15,8 @@
 //! The generator never produces undefined behaviour, so any disagreement between engines is a
 //! finding: divisions are guarded (traps, in the share of cases that has them, are defined
 //! behaviour: every engine must trap alike), memory accesses are in bounds and initialised, loops are
-//! bounded, the call graph is acyclic, addresses and NaN bits are never observed. Everything
+//! bounded, the call graph is acyclic, addresses and NaN bits are never observed (except
+//! those of `f16`/`f128`, which are only moved, never computed on). Everything
 //! that could differ is folded into what the entry returns (see `observe`).
 //!
 //! The same bytes give the same case, byte for byte; when the bytes run out, `Unstructured`
@@ -26,6 +28,7 @@ pub mod calls;
 pub mod config;
 pub mod control;
 pub mod data;
+pub mod f16_f128;
 pub mod features;
 pub mod inputs;
 pub mod libcalls;

@@ -28,7 +28,8 @@ impl FuncGen<'_, '_> {
     /// `v` with every NaN replaced by the positive quiet NaN; other types unchanged.
     pub fn canon(&mut self, v: Value) -> Result<Value> {
         let ty = self.ty(v);
-        if !ty.is_float() {
+        // `f16` and `f128` are only moved, never computed on: their NaNs keep their bits.
+        if !ty.is_float() || super::f16_f128::is_f16_f128(ty) {
             return Ok(v);
         }
         let nan = self.canonical_nan(ty);
@@ -46,6 +47,15 @@ impl FuncGen<'_, '_> {
             types::I64 => vec![v],
             types::I128 => {
                 let (lo, hi) = self.ins().isplit(v);
+                vec![lo, hi]
+            }
+            types::F16 => {
+                let bits = self.ins().bitcast(types::I16, MemFlagsData::new(), v);
+                vec![self.ins().uextend(types::I64, bits)]
+            }
+            types::F128 => {
+                let bits = self.ins().bitcast(types::I128, MemFlagsData::new(), v);
+                let (lo, hi) = self.ins().isplit(bits);
                 vec![lo, hi]
             }
             types::F32 | types::F64 => {

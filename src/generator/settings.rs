@@ -21,6 +21,7 @@ use super::config::Config;
 use super::signature::Plan;
 use arbitrary::{Result, Unstructured};
 use cranelift_codegen::ir::{Signature, types};
+use cranelift_codegen::isa::CallConv;
 
 /// The settings of a case with `plan`, in `set` line order.
 pub fn draw(u: &mut Unstructured, cfg: &Config, plan: &Plan) -> Result<Vec<(String, String)>> {
@@ -58,14 +59,26 @@ pub fn draw(u: &mut Unstructured, cfg: &Config, plan: &Plan) -> Result<Vec<(Stri
     }
 
     let sigs: Vec<Signature> = plan.funcs.iter().map(|f| f.signature()).collect();
-    let wide = sigs
-        .iter()
-        .flat_map(|s| s.params.iter().chain(&s.returns))
-        .any(|p| p.value_type == types::I128);
-    // Without it x86_64 panics on `i128` in a System V signature; with it, a third integer
-    // return register is used, so sometimes set it anyway.
+    let needs_llvm_abi = |s: &Signature| {
+        s.params
+            .iter()
+            .chain(&s.returns)
+            .any(|p| match p.value_type {
+                types::I128 | types::F128 => true,
+                types::F16 => s.call_conv == CallConv::WindowsFastcall,
+                _ => false,
+            })
+    };
+    let wide = sigs.iter().any(needs_llvm_abi);
+    // Without it x86_64 panics on `i128` or `f128` in a System V signature and on `f16` in a
+    // `windows_fastcall` one (documented limits); with it, a third integer return register is
+    // used, so sometimes set it anyway.
     if wide || u.ratio(1, 4)? {
         set("enable_llvm_abi_extensions", "true".into());
+    }
+    // `tls_value` lowers only under a model; `elf_gd` is the one every ELF backend has.
+    if plan.data.iter().any(|d| d.tls) {
+        set("tls_model", "elf_gd".into());
     }
     // x86_64's tail calls assert that frame pointers are kept (a documented requirement).
     if plan.tail.iter().any(Option::is_some) {

@@ -216,6 +216,19 @@ fn func_sig(u: &mut Unstructured, cfg: &Config, index: usize) -> Result<FuncSig>
             insert_anywhere(u, &mut params, p)?;
         }
     }
+    // Every convention the generator draws passes them (entry functions take scalars only).
+    let f16_f128 = !entry && cfg.f16_f128;
+    let room = max.saturating_sub(params.len());
+    if f16_f128 && room > 0 && u.ratio(1, 8)? {
+        for _ in 0..u.int_in_range(1..=room.min(4))? {
+            let ty = *u.choose(&super::f16_f128::TYPES)?;
+            let p = Param::Value {
+                ty,
+                ext: ArgumentExtension::None,
+            };
+            insert_anywhere(u, &mut params, p)?;
+        }
+    }
     let has_ptr = params.iter().any(|p| matches!(p, Param::Ptr(_)));
     let mut returns = if conv == CallConv::PreserveAll || (has_ptr && u.ratio(1, 6)?) {
         // Nothing returned: the callee is observed through the memory it writes.
@@ -226,6 +239,11 @@ fn func_sig(u: &mut Unstructured, cfg: &Config, index: usize) -> Result<FuncSig>
     if vectors && !returns.is_empty() && returns.len() < cfg.max_returns && u.ratio(1, 4)? {
         let ty = *u.choose(&vector_types)?;
         returns.push((ty, ArgumentExtension::None));
+    }
+    if f16_f128 && !returns.is_empty() && returns.len() < cfg.max_returns && u.ratio(1, 8)? {
+        let ty = *u.choose(&super::f16_f128::TYPES)?;
+        let at = u.int_in_range(0..=returns.len())?;
+        returns.insert(at, (ty, ArgumentExtension::None));
     }
     Ok(FuncSig {
         name: func_name(index),

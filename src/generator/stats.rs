@@ -9,7 +9,7 @@ use super::features::{call_kind, features};
 use crate::case::TestCase;
 use crate::target::build_isa;
 use anyhow::Result;
-use cranelift_codegen::ir::{ArgumentPurpose, Function};
+use cranelift_codegen::ir::{ArgumentPurpose, Function, types};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -33,6 +33,9 @@ pub struct Stats {
     pub pointer_param_cases: u64,
     pub i128_cases: u64,
     pub float_cases: u64,
+    /// Cases with an `f16` value, with an `f128` value.
+    pub f16_cases: u64,
+    pub f128_cases: u64,
     pub multi_return_cases: u64,
     /// Value types of all instruction results and parameters.
     pub types: BTreeMap<String, u64>,
@@ -52,6 +55,8 @@ pub struct Stats {
     /// Cases with a data object, and per use of data (`features::DATA_USES`).
     pub data_cases: u64,
     pub data_use_cases: BTreeMap<String, u64>,
+    /// Cases that access a thread-local object.
+    pub thread_local_cases: u64,
     /// Cases with a vector value, per vector type, and per opcode used on vectors.
     pub vector_cases: u64,
     /// Cases with traps as a feature, per trapping instruction, and with an unguarded division.
@@ -92,6 +97,8 @@ impl Stats {
         self.pointer_param_cases += ft.pointer_params as u64;
         self.i128_cases += ft.i128 as u64;
         self.float_cases += ft.floats as u64;
+        self.f16_cases += ft.f16_f128.contains(&types::F16) as u64;
+        self.f128_cases += ft.f16_f128.contains(&types::F128) as u64;
         self.mixed_convention_cases += (ft.conventions.len() > 1) as u64;
         self.call_cases += !ft.call_kinds.is_empty() as u64;
         self.br_table_cases += ft.br_table as u64;
@@ -101,6 +108,7 @@ impl Stats {
             *self.atomic_op_cases.entry(op.to_string()).or_default() += 1;
         }
         self.data_cases += !case.data.is_empty() as u64;
+        self.thread_local_cases += ft.thread_local as u64;
         for u in &ft.data {
             *self.data_use_cases.entry(u.to_string()).or_default() += 1;
         }
@@ -216,6 +224,8 @@ impl Stats {
         case_row(&mut o, "pointer parameters", self.pointer_param_cases);
         case_row(&mut o, "i128 values", self.i128_cases);
         case_row(&mut o, "float values", self.float_cases);
+        case_row(&mut o, "f16 values (moved only)", self.f16_cases);
+        case_row(&mut o, "f128 values (moved only)", self.f128_cases);
         case_row(&mut o, "calls", self.call_cases);
         for (k, c) in &self.call_kind_cases {
             case_row(&mut o, &format!("  {k}"), *c);
@@ -251,6 +261,11 @@ impl Stats {
         for (k, c) in &self.data_use_cases {
             case_row(&mut o, &format!("  {k}"), *c);
         }
+        case_row(
+            &mut o,
+            "  thread-local object accessed",
+            self.thread_local_cases,
+        );
         section(
             &mut o,
             "parameter count per function",

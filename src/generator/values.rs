@@ -59,7 +59,10 @@ impl FuncGen<'_, '_> {
             .iter()
             .flatten()
             .copied()
-            .filter(|&v| self.ty(v) != ty && !self.ty(v).is_vector())
+            .filter(|&v| {
+                let t = self.ty(v);
+                t != ty && !t.is_vector() && !super::f16_f128::is_f16_f128(t)
+            })
             .collect();
         if others.is_empty() {
             return Ok(None);
