@@ -651,14 +651,15 @@ fn foreign_case_agrees(what: &str, pred: impl Fn(&TestCase, &Features) -> bool) 
     }
 }
 
+/// Where `kind`'s outcomes are in each run line of `report`.
+fn engine_index(report: &Report, kind: clif_diff::engine::EngineKind) -> usize {
+    report.engines.iter().position(|e| e.kind == kind).unwrap()
+}
+
 /// The object program (native or under qemu) returned on every run line of an agreeing
 /// `report`: it really ran.
 fn object_returned(report: &Report, what: &str) {
-    let object = report
-        .engines
-        .iter()
-        .position(|e| e.kind == clif_diff::engine::EngineKind::Object)
-        .unwrap();
+    let object = engine_index(report, clif_diff::engine::EngineKind::Object);
     for r in &report.runs {
         assert!(
             matches!(r.outcomes[object], Outcome::Returned { .. }),
@@ -693,16 +694,8 @@ fn thread_local_data() {
         let (seed, case, report) = first_agreeing(arch, what, |_, ft| ft.thread_local);
         assert_eq!(case.setting("tls_model"), Some("elf_gd"));
         object_returned(&report, &format!("{}: {what}: seed {seed}", arch.name()));
-        let interp = report
-            .engines
-            .iter()
-            .position(|e| e.kind == clif_diff::engine::EngineKind::Interp)
-            .unwrap();
-        let jit = report
-            .engines
-            .iter()
-            .position(|e| e.kind == clif_diff::engine::EngineKind::Jit)
-            .unwrap();
+        let interp = engine_index(&report, clif_diff::engine::EngineKind::Interp);
+        let jit = engine_index(&report, clif_diff::engine::EngineKind::Jit);
         for r in &report.runs {
             assert!(matches!(r.outcomes[interp], Outcome::Returned { .. }));
             assert!(
