@@ -307,17 +307,28 @@ fn object_programs_run_limited_and_die_with_their_parent() {
         cli.kill().unwrap();
         panic!("the object program never started");
     };
-    let limits = std::fs::read_to_string(format!("/proc/{program}/limits")).unwrap();
-    let limit = |name: &str| {
+    let limit = |limits: &str, name: &str| {
         let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
         line[name.len()..]
             .split_whitespace()
             .take(2)
+            .map(String::from)
             .collect::<Vec<_>>()
     };
-    assert_eq!(limit("Max core file size"), ["0", "0"], "{limits}");
+    // The program sets its limits first thing in `main`; between its exec and then it still has
+    // its parent's (a CI run saw the worker's 4 GiB there), so give it a moment to get there.
+    let read = || std::fs::read_to_string(format!("/proc/{program}/limits")).unwrap();
+    let mut limits = read();
+    for _ in 0..100 {
+        if limit(&limits, "Max address space") == ["1073741824", "1073741824"] {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limits = read();
+    }
+    assert_eq!(limit(&limits, "Max core file size"), ["0", "0"], "{limits}");
     assert_eq!(
-        limit("Max address space"),
+        limit(&limits, "Max address space"),
         ["1073741824", "1073741824"],
         "{limits}"
     );
