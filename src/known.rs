@@ -175,6 +175,8 @@ pub struct InstPattern {
 #[serde(deny_unknown_fields)]
 pub struct ArgFrom {
     pub index: usize,
+    /// The argument is defined by one of these opcodes (or `param`); any when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub defs: Vec<String>,
     /// The argument's type is one of these (any when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -183,17 +185,11 @@ pub struct ArgFrom {
     /// empty): `bmask (uextend (icmp …))` names the comparison, not just the extension.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub of: Vec<String>,
-    /// The defining instruction's argument `index` has one of these types: `band (ushr x y) 1`
-    /// where the shift amount `y` is an `i128`.
+    /// The same question asked of the defining instruction, one level down: `band (ushr x y) 1`
+    /// where the shift amount `y` is an `i128` is `defs = ["ushr"], def_arg = { index = 1,
+    /// ty = ["i128"] }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub def_arg: Option<ArgType>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArgType {
-    pub index: usize,
-    pub ty: Vec<String>,
+    pub def_arg: Option<Box<ArgFrom>>,
 }
 
 impl ArgFrom {
@@ -215,17 +211,17 @@ impl ArgFrom {
             _ => ("param".to_string(), None),
         };
         let (op, inst) = def(v);
-        if !self.defs.contains(&op) {
+        if !self.defs.is_empty() && !self.defs.contains(&op) {
             return false;
         }
         let of_ok = self.of.is_empty()
             || inst
                 .and_then(|i| f.dfg.inst_args(i).first().copied())
                 .is_some_and(|a| self.of.contains(&def(a).0));
-        let def_arg_ok = self.def_arg.as_ref().is_none_or(|d| {
-            inst.and_then(|i| f.dfg.inst_args(i).get(d.index).copied())
-                .is_some_and(|a| d.ty.contains(&f.dfg.value_type(a).to_string()))
-        });
+        let def_arg_ok = self
+            .def_arg
+            .as_ref()
+            .is_none_or(|d| inst.is_some_and(|i| d.holds(f, i)));
         of_ok && def_arg_ok
     }
 }

@@ -330,13 +330,13 @@ block0(v0: i64):
     },
     // Without Zbs there is no `bext` rule: the shift by an i128 amount lowers.
     NearMiss {
-        id: "riscv64-zbs-bext-i128-amount-panic",
+        id: "riscv64-zbs-i128-bit-index-panic",
         replace: &[("target riscv64 has_zbs", "target riscv64")],
         append: "",
     },
     // With Zbs and an i64 shift amount, `bext` takes it in its one register.
     NearMiss {
-        id: "riscv64-zbs-bext-i128-amount-panic",
+        id: "riscv64-zbs-i128-bit-index-panic",
         replace: &[
             ("function %f(i32, i128)", "function %f(i32, i64)"),
             ("block0(v0: i32, v1: i128):", "block0(v0: i32, v1: i64):"),
