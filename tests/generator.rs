@@ -272,8 +272,8 @@ fn consecutive_seeds_verify_and_agree() {
 /// With the interpreter made to skip the `sarg` copy, a callee's writes to its copy leak into
 /// the caller's struct; the caller re-reads it after the call, so the verdict changes. Not on
 /// every case: a write may store the byte already there (edge-biased values make 0 over 0
-/// likely; seed 11 is such a case), so 8 of the first 10 must show the leak, and the others
-/// must agree rather than fail some other way.
+/// likely; seed 11, which agrees even so, is probably such a case), so 8 of the first 10 must
+/// show the leak, and the others must agree rather than fail some other way.
 #[test]
 fn leaked_sarg_writes_reach_the_verdict() {
     // Without data objects: a leaked write into a read-only object would be the interpreter's

@@ -230,6 +230,14 @@ fn bad_data_objects_are_bad_input() {
             "%d0 writable align=8 bytes=0000000000000000 fn@0=%nope",
             "names nothing the case defines",
         ),
+        (
+            "%d0 readonly tls bytes=00",
+            ":1: data %d0: a thread-local object is writable",
+        ),
+        (
+            "%t0 writable tls bytes=00\n; clif-diff: data = %d1 readonly align=8 bytes=0000000000000000 data@0=%t0",
+            ":2: data: a pointer at thread-local %t0",
+        ),
     ] {
         let f = dir.path().join("d.clif");
         std::fs::write(&f, format!("; clif-diff: data = {directive}\n{body}")).unwrap();
