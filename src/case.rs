@@ -106,6 +106,7 @@ impl TestCase {
         let mut target = None;
         let mut directives = Vec::new();
         let mut data = Vec::new();
+        let mut data_lines = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.starts_with("function") {
@@ -114,25 +115,8 @@ impl TestCase {
             if let Some(rest) = line.strip_prefix(DIRECTIVE) {
                 let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
                 if k.trim() == DATA {
-                    let obj = DataObject::parse(v).map_err(|m| err(i + 1, m))?;
-                    // Objects are declared in order: a pointer at a later one is checked there.
-                    let tls_target = |o: &DataObject, p: &DataObject| {
-                        o.relocs.iter().any(|(_, t)| {
-                            matches!(t, crate::data::Target::Data(n, _) if *n == p.name && p.tls)
-                        })
-                    };
-                    if let Some(p) = data
-                        .iter()
-                        .find(|p| tls_target(&obj, p))
-                        .or(data.iter().find(|o| tls_target(o, &obj)).map(|_| &obj))
-                    {
-                        let m = format!(
-                            "data: a pointer at thread-local %{} (no link-time constant is its address)",
-                            p.name
-                        );
-                        return Err(err(i + 1, m));
-                    }
-                    data.push(obj);
+                    data.push(DataObject::parse(v).map_err(|m| err(i + 1, m))?);
+                    data_lines.push(i + 1);
                     continue;
                 }
                 directives.push((k.trim().to_string(), v.trim().to_string()));
@@ -156,6 +140,9 @@ impl TestCase {
             }
         }
 
+        if let Some((k, m)) = crate::data::pointer_at_thread_local(&data) {
+            return Err(err(data_lines[k], m));
+        }
         let run_only =
             commands.iter().any(|c| c == "run") && !commands.iter().any(|c| c == "interpret");
         let parsed = parse_test(text, ParseOptions::default())

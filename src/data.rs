@@ -204,6 +204,23 @@ impl fmt::Display for DataObject {
     }
 }
 
+/// The first object (index) of a module holding a pointer at a thread-local one, and why that
+/// is refused.
+pub fn pointer_at_thread_local(objs: &[DataObject]) -> Option<(usize, String)> {
+    objs.iter().enumerate().find_map(|(k, o)| {
+        o.relocs.iter().find_map(|(_, t)| match t {
+            Target::Data(n, _) if objs.iter().any(|p| p.name == *n && p.tls) => Some((
+                k,
+                format!(
+                    "data %{}: points at thread-local %{n} (no link-time constant is its address)",
+                    o.name
+                ),
+            )),
+            _ => None,
+        })
+    })
+}
+
 fn hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;

@@ -236,7 +236,7 @@ fn bad_data_objects_are_bad_input() {
         ),
         (
             "%t0 writable tls bytes=00\n; clif-diff: data = %d1 readonly align=8 bytes=0000000000000000 data@0=%t0",
-            ":2: data: a pointer at thread-local %t0",
+            ":2: data %d1: points at thread-local %t0",
         ),
     ] {
         let f = dir.path().join("d.clif");

@@ -87,7 +87,7 @@ pub struct Config {
     pub memory_libcalls: bool,
     /// `f16` and `f128` parameters and returns of non-entry functions, and values made from
     /// integer bits (`bitcast`) that move through `select`, stack memory and calls (see
-    /// `narrow_wide`). No arithmetic: x86_64 and riscv64 refuse it, aarch64 and s390x panic.
+    /// `f16_f128`). No arithmetic: x86_64 and riscv64 refuse it, aarch64 and s390x panic.
     pub f16_f128: bool,
     /// ISA flag sets for the `target` line, one drawn per case (`""` is the baseline). Every
     /// set must be supported by the host that runs the cases natively. Empty: the target's
