@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Does libFuzzer's coverage guidance pay here? The same number of executions of a cargo-fuzz
-# target, twice, one job each, the two runs side by side (one per core):
-#   guided   — libFuzzer mutating from corpus/fuzz-seeds, keeping what finds new coverage;
+# target in up to two modes, one job each, side by side (one per core):
+#   fresh    — libFuzzer from corpus/fuzz-seeds with the targets' mutator: its own mutations, and
+#              one mutation in two a fresh random input (`clif_diff::fuzzing::mutate`);
+#   plain    — the same with libFuzzer's mutations only (CLIF_DIFF_FUZZ_FRESH_EVERY=0);
 #   unguided — the seeds plus N-24 inputs of random bytes (lengths uniform in 64..max_len, from
 #              a seeded generator), each executed once (`-runs=0`): generation without feedback.
-# Prints executions, seconds, `cov:` and `ft:` of both (the final figures libFuzzer reports).
+# Prints executions, seconds, `cov:` and `ft:` of each (the final figures libFuzzer reports).
 #
-#   scripts/coverage-guidance.sh [--target differential] [--runs 30000] [--sanitizer none]
-#                                [--max-len 4096] [--seed 1]
+#   scripts/coverage-guidance.sh [--modes fresh,unguided] [--target differential] [--runs 30000]
+#                                [--sanitizer none] [--max-len 4096] [--seed 1]
 # Uses an existing build (scripts/bench-libfuzzer.sh builds: `-s none` → fuzz/target-nosan).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -17,6 +19,7 @@ runs=30000
 san=none
 max_len=4096
 seed=1
+modes=fresh,unguided
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=$2; shift 2 ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
     --sanitizer) san=$2; shift 2 ;;
     --max-len) max_len=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --modes) modes=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "coverage-guidance: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -35,31 +39,40 @@ bin=$PWD/$dir/x86_64-unknown-linux-gnu/release/$target
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir "$work/guided" "$work/unguided"
-cp ../corpus/fuzz-seeds/*.bin "$work/unguided/"
-nseeds=$(ls "$work/unguided" | wc -l)
-# Random inputs from a seeded stream (reproducible): awk's srand/rand for lengths, and the
-# bytes from openssl's keystream keyed by the seed.
-awk -v n=$((runs - nseeds)) -v lo=64 -v hi="$max_len" -v s="$seed" \
-  'BEGIN { srand(s); for (i = 0; i < n; i++) print int(lo + rand() * (hi - lo + 1)) }' >"$work/lengths"
-openssl enc -aes-128-ctr -nosalt -pass "pass:clif-diff-$seed" -in /dev/zero 2>/dev/null |
-  head -c "$(awk '{ s += $1 } END { print s }' "$work/lengths")" >"$work/stream" || true
-offset=0
-i=0
-while read -r len; do
-  dd if="$work/stream" of="$work/unguided/r$i" iflag=skip_bytes,count_bytes \
-    skip="$offset" count="$len" bs=64K status=none
-  offset=$((offset + len))
-  i=$((i + 1))
-done <"$work/lengths"
+IFS=, read -r -a mode_list <<< "$modes"
+if [[ ",$modes," == *,unguided,* ]]; then
+  mkdir "$work/unguided"
+  cp ../corpus/fuzz-seeds/*.bin "$work/unguided/"
+  nseeds=$(ls "$work/unguided" | wc -l)
+  # Random inputs from a seeded stream (reproducible): awk's srand/rand for lengths, and the
+  # bytes from openssl's keystream keyed by the seed.
+  awk -v n=$((runs - nseeds)) -v lo=64 -v hi="$max_len" -v s="$seed" \
+    'BEGIN { srand(s); for (i = 0; i < n; i++) print int(lo + rand() * (hi - lo + 1)) }' >"$work/lengths"
+  openssl enc -aes-128-ctr -nosalt -pass "pass:clif-diff-$seed" -in /dev/zero 2>/dev/null |
+    head -c "$(awk '{ s += $1 } END { print s }' "$work/lengths")" >"$work/stream" || true
+  offset=0
+  i=0
+  while read -r len; do
+    dd if="$work/stream" of="$work/unguided/r$i" iflag=skip_bytes,count_bytes \
+      skip="$offset" count="$len" bs=64K status=none
+    offset=$((offset + len))
+    i=$((i + 1))
+  done <"$work/lengths"
+fi
 
 common=(-max_len="$max_len" -entropic=0 -timeout=30 -print_final_stats=1 -seed="$seed")
 start=$(date +%s)
-("$bin" "${common[@]}" -runs="$runs" "$work/guided" ../corpus/fuzz-seeds >"$work/guided.log" 2>&1; date +%s >"$work/guided.end") &
-("$bin" "${common[@]}" -runs=0 "$work/unguided" >"$work/unguided.log" 2>&1; date +%s >"$work/unguided.end") &
+for m in "${mode_list[@]}"; do
+  case "$m" in
+    fresh) mkdir "$work/fresh"; ("$bin" "${common[@]}" -runs="$runs" "$work/fresh" ../corpus/fuzz-seeds >"$work/fresh.log" 2>&1; date +%s >"$work/fresh.end") & ;;
+    plain) mkdir "$work/plain"; (CLIF_DIFF_FUZZ_FRESH_EVERY=0 "$bin" "${common[@]}" -runs="$runs" "$work/plain" ../corpus/fuzz-seeds >"$work/plain.log" 2>&1; date +%s >"$work/plain.end") & ;;
+    unguided) ("$bin" "${common[@]}" -runs=0 "$work/unguided" >"$work/unguided.log" 2>&1; date +%s >"$work/unguided.end") & ;;
+    *) echo "coverage-guidance: modes are fresh, plain, unguided, not $m" >&2; exit 2 ;;
+  esac
+done
 wait
 printf '%-9s %10s %8s %8s %9s %7s\n' run executions seconds cov ft corpus
-for r in guided unguided; do
+for r in "${mode_list[@]}"; do
   log=$work/$r.log
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
