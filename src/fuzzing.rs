@@ -233,13 +233,15 @@ pub const OBJECT_EVERY: u64 = 8;
 /// batch the object path instead and run it on every case.
 pub fn object_every() -> u64 {
     static N: OnceLock<u64> = OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("CLIF_DIFF_FUZZ_OBJECT_EVERY")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(OBJECT_EVERY)
-            .max(1)
-    })
+    *N.get_or_init(|| env_number("CLIF_DIFF_FUZZ_OBJECT_EVERY", OBJECT_EVERY).max(1))
+}
+
+/// The number in the environment variable `name`, or `default` when it is unset or not a number.
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Whether an input is among one in `every`: by a hash of its bytes.
@@ -288,12 +290,7 @@ pub const FRESH_EVERY: u32 = 2;
 /// input rather than an edit of a corpus entry.
 pub fn fresh_every() -> u32 {
     static N: OnceLock<u32> = OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("CLIF_DIFF_FUZZ_FRESH_EVERY")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(FRESH_EVERY)
-    })
+    *N.get_or_init(|| env_number("CLIF_DIFF_FUZZ_FRESH_EVERY", FRESH_EVERY))
 }
 
 /// The targets' mutator (`fuzz_mutator!`): libFuzzer's own (`default`), except that one call in
