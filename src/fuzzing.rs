@@ -308,8 +308,19 @@ pub fn mutate(
     seed: u32,
     default: fn(&mut [u8], usize, usize) -> usize,
 ) -> usize {
+    mutate_with(fresh_every(), data, size, max_size, seed, default)
+}
+
+/// [`mutate`] with one fresh input in `every` calls (`0`: never).
+fn mutate_with(
+    every: u32,
+    data: &mut [u8],
+    size: usize,
+    max_size: usize,
+    seed: u32,
+    default: fn(&mut [u8], usize, usize) -> usize,
+) -> usize {
     use rand::{Rng, RngCore, SeedableRng};
-    let every = fresh_every();
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed.into());
     let max_size = max_size.min(data.len());
     if every == 0 || !rng.random_ratio(1, every) {
@@ -376,39 +387,50 @@ mod tests {
         size
     }
 
-    #[test]
-    fn mutate_writes_fresh_inputs_on_a_share_and_defers_otherwise() {
-        let calls = 2000;
+    /// How many of `calls` calls to [`mutate_with`] wrote a fresh input, checking each call.
+    fn fresh_calls(every: u32, calls: u32) -> u32 {
         let mut fresh = 0;
         for seed in 0..calls {
             let mut data = vec![0u8; 4096];
             let before = DEFAULT_CALLS.load(Ordering::Relaxed);
-            let len = mutate(&mut data, 100, 3000, seed, counting_default);
+            let len = mutate_with(every, &mut data, 100, 3000, seed, counting_default);
             if DEFAULT_CALLS.load(Ordering::Relaxed) == before {
                 fresh += 1;
                 assert!((64..=3000).contains(&len), "fresh input of {len} bytes");
                 assert!(data[len..].iter().all(|b| *b == 0), "wrote past its length");
                 assert!(data[..len].iter().any(|b| *b != 0), "no random bytes");
             } else {
-                assert_eq!((len, data[0]), (100, 0xff));
+                assert_eq!(
+                    (len, data[0]),
+                    (100, 0xff),
+                    "not the default mutator's result"
+                );
             }
         }
-        // One in FRESH_EVERY, give or take chance (2000 draws: 5 standard deviations).
-        let expected = calls as f64 / f64::from(FRESH_EVERY);
-        let sd =
-            (calls as f64 * (1.0 / f64::from(FRESH_EVERY)) * (1.0 - 1.0 / f64::from(FRESH_EVERY)))
-                .sqrt();
-        assert!(
-            (f64::from(fresh) - expected).abs() < 5.0 * sd,
-            "{fresh} fresh of {calls}"
-        );
+        fresh
+    }
+
+    #[test]
+    fn mutate_writes_fresh_inputs_on_a_share_and_defers_otherwise() {
+        let calls = 2000;
+        for every in [FRESH_EVERY, 4] {
+            // One in `every`, give or take chance: within 5 standard deviations.
+            let p = 1.0 / f64::from(every);
+            let sd = (f64::from(calls) * p * (1.0 - p)).sqrt();
+            let fresh = fresh_calls(every, calls);
+            assert!(
+                (f64::from(fresh) - f64::from(calls) * p).abs() < 5.0 * sd,
+                "every {every}: {fresh} fresh of {calls}"
+            );
+        }
+        assert_eq!(fresh_calls(0, 200), 0, "`0` means never");
     }
 
     #[test]
     fn fresh_inputs_respect_a_small_max_size() {
         for seed in 0..200 {
             let mut data = vec![0u8; 16];
-            let len = mutate(&mut data, 4, 10, seed, |_, size, _| size);
+            let len = mutate_with(1, &mut data, 4, 10, seed, |_, size, _| size);
             assert!(len <= 10, "{len}");
         }
     }
