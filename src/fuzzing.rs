@@ -336,10 +336,10 @@ fn mutate_with(
 ///
 /// `detect_stack_use_after_return=0`: ASan moves every instrumented frame to a heap-allocated
 /// fake stack to catch a returned pointer to a local. Cranelift is safe Rust, where the borrow
-/// checker already rules that out, yet the fake stacks were a fifth of `differential`'s ASan time
-/// (`__asan_stack_malloc_*` under `perf`): replaying one fixed 764-input corpus took 38.2 s with
-/// them and 30.2 s without, both at once (`-runs=0`, one core each). Heap and global overflows,
-/// use after free and leaks are still caught.
+/// checker already rules that out, yet the fake stacks cost a fifth of `differential`'s ASan time:
+/// replaying one fixed 764-input corpus took 38.2 s with them and 30.2 s without, both at once
+/// (`-runs=0`, one core each). Heap and global overflows, use after free and leaks are still
+/// caught.
 pub const ASAN_DEFAULT_OPTIONS: &std::ffi::CStr = c"detect_stack_use_after_return=0";
 
 /// Defines `__asan_default_options` (read by ASan's runtime at start-up) in a fuzz target as
