@@ -40,6 +40,11 @@ bin=$PWD/$dir/x86_64-unknown-linux-gnu/release/$target
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 IFS=, read -r -a mode_list <<< "$modes"
+for m in "${mode_list[@]}"; do
+  case "$m" in fresh | plain | unguided) ;;
+    *) echo "coverage-guidance: modes are fresh, plain, unguided, not $m" >&2; exit 2 ;;
+  esac
+done
 if [[ ",$modes," == *,unguided,* ]]; then
   mkdir "$work/unguided"
   cp ../corpus/fuzz-seeds/*.bin "$work/unguided/"
@@ -62,12 +67,18 @@ fi
 
 common=(-max_len="$max_len" -entropic=0 -timeout=30 -print_final_stats=1 -seed="$seed")
 start=$(date +%s)
+# One mode in the background: its log, and its end time for the seconds column.
+run_mode() {
+  local m=$1
+  shift
+  ("$@" >"$work/$m.log" 2>&1; date +%s >"$work/$m.end") &
+}
+guided=("$bin" "${common[@]}" -runs="$runs")
 for m in "${mode_list[@]}"; do
   case "$m" in
-    fresh) mkdir "$work/fresh"; ("$bin" "${common[@]}" -runs="$runs" "$work/fresh" ../corpus/fuzz-seeds >"$work/fresh.log" 2>&1; date +%s >"$work/fresh.end") & ;;
-    plain) mkdir "$work/plain"; (CLIF_DIFF_FUZZ_FRESH_EVERY=0 "$bin" "${common[@]}" -runs="$runs" "$work/plain" ../corpus/fuzz-seeds >"$work/plain.log" 2>&1; date +%s >"$work/plain.end") & ;;
-    unguided) ("$bin" "${common[@]}" -runs=0 "$work/unguided" >"$work/unguided.log" 2>&1; date +%s >"$work/unguided.end") & ;;
-    *) echo "coverage-guidance: modes are fresh, plain, unguided, not $m" >&2; exit 2 ;;
+    fresh) mkdir "$work/fresh"; run_mode fresh "${guided[@]}" "$work/fresh" ../corpus/fuzz-seeds ;;
+    plain) mkdir "$work/plain"; run_mode plain env CLIF_DIFF_FUZZ_FRESH_EVERY=0 "${guided[@]}" "$work/plain" ../corpus/fuzz-seeds ;;
+    unguided) run_mode unguided "$bin" "${common[@]}" -runs=0 "$work/unguided" ;;
   esac
 done
 wait

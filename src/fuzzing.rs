@@ -308,27 +308,22 @@ pub fn mutate(
     seed: u32,
     default: fn(&mut [u8], usize, usize) -> usize,
 ) -> usize {
-    mutate_with(fresh_every(), data, size, max_size, seed, default)
+    fresh_input(fresh_every(), data, max_size, seed)
+        .unwrap_or_else(|| default(data, size, max_size))
 }
 
-/// [`mutate`] with one fresh input in `every` calls (`0`: never).
-fn mutate_with(
-    every: u32,
-    data: &mut [u8],
-    size: usize,
-    max_size: usize,
-    seed: u32,
-    default: fn(&mut [u8], usize, usize) -> usize,
-) -> usize {
+/// On one call in `every` (`0`: never), chosen by `seed`, writes random bytes of a random length
+/// up to `max_size` at the start of `data` and returns that length.
+fn fresh_input(every: u32, data: &mut [u8], max_size: usize, seed: u32) -> Option<usize> {
     use rand::{Rng, RngCore, SeedableRng};
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed.into());
-    let max_size = max_size.min(data.len());
     if every == 0 || !rng.random_ratio(1, every) {
-        return default(data, size, max_size);
+        return None;
     }
+    let max_size = max_size.min(data.len());
     let len = rng.random_range(64.min(max_size)..=max_size);
     rng.fill_bytes(&mut data[..len]);
-    len
+    Some(len)
 }
 
 /// AddressSanitizer's defaults in the targets' ASan builds (cargo-fuzz's default sanitizer);
@@ -376,42 +371,26 @@ pub fn serve_if_coverage_worker() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    static DEFAULT_CALLS: AtomicUsize = AtomicUsize::new(0);
-
-    /// Stands for libFuzzer's mutator: counts its calls and flips the first byte.
-    fn counting_default(data: &mut [u8], size: usize, _max_size: usize) -> usize {
-        DEFAULT_CALLS.fetch_add(1, Ordering::Relaxed);
-        data[0] ^= 0xff;
-        size
-    }
-
-    /// How many of `calls` calls to [`mutate_with`] wrote a fresh input, checking each call.
+    /// How many of `calls` calls to [`fresh_input`] wrote a fresh input, checking each one.
     fn fresh_calls(every: u32, calls: u32) -> u32 {
         let mut fresh = 0;
         for seed in 0..calls {
             let mut data = vec![0u8; 4096];
-            let before = DEFAULT_CALLS.load(Ordering::Relaxed);
-            let len = mutate_with(every, &mut data, 100, 3000, seed, counting_default);
-            if DEFAULT_CALLS.load(Ordering::Relaxed) == before {
+            if let Some(len) = fresh_input(every, &mut data, 3000, seed) {
                 fresh += 1;
                 assert!((64..=3000).contains(&len), "fresh input of {len} bytes");
                 assert!(data[len..].iter().all(|b| *b == 0), "wrote past its length");
                 assert!(data[..len].iter().any(|b| *b != 0), "no random bytes");
             } else {
-                assert_eq!(
-                    (len, data[0]),
-                    (100, 0xff),
-                    "not the default mutator's result"
-                );
+                assert!(data.iter().all(|b| *b == 0), "wrote without saying so");
             }
         }
         fresh
     }
 
     #[test]
-    fn mutate_writes_fresh_inputs_on_a_share_and_defers_otherwise() {
+    fn fresh_inputs_come_on_a_share_of_calls() {
         let calls = 2000;
         for every in [FRESH_EVERY, 4] {
             // One in `every`, give or take chance: within 5 standard deviations.
@@ -429,9 +408,30 @@ mod tests {
     #[test]
     fn fresh_inputs_respect_a_small_max_size() {
         for seed in 0..200 {
-            let mut data = vec![0u8; 16];
-            let len = mutate_with(1, &mut data, 4, 10, seed, |_, size, _| size);
-            assert!(len <= 10, "{len}");
+            let len = fresh_input(1, &mut [0u8; 16], 10, seed);
+            assert!(len.is_some_and(|l| l <= 10), "{len:?}");
         }
+    }
+
+    #[test]
+    fn other_calls_are_libfuzzers_own() {
+        // Stands for libFuzzer's mutator.
+        fn flip_first(data: &mut [u8], size: usize, _: usize) -> usize {
+            data[0] ^= 0xff;
+            size - 1
+        }
+        let deferred = (0..200)
+            .filter(|&seed| {
+                let mut data = vec![0u8; 4096];
+                let mut expected = data.clone();
+                if fresh_input(fresh_every(), &mut expected, 3000, seed).is_some() {
+                    return false;
+                }
+                assert_eq!(mutate(&mut data, 100, 3000, seed, flip_first), 99);
+                assert_eq!(data[0], 0xff);
+                true
+            })
+            .count();
+        assert!(deferred > 0, "no call went to the default mutator");
     }
 }
